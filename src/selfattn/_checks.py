@@ -1,0 +1,95 @@
+"""Argument checks shared by every public function.
+
+Each check raises ``ValueError`` (or ``TypeError`` for a wrong kind of object) with a
+message that names the argument, what was expected and what was given, so that bad
+input fails early instead of being silently broadcast or truncated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+__all__ = [
+    "check_dim",
+    "check_dtype",
+    "check_ndim",
+    "check_same_device",
+    "check_tensor",
+    "shape_str",
+]
+
+
+def shape_str(shape: Sequence[int | str | None]) -> str:
+    """``(2, 8, 'L', 64)``-style rendering of a shape; ``None`` or a name means "any"."""
+    parts = ["*" if s is None else str(s) for s in shape]
+    return "(" + ", ".join(parts) + ")"
+
+
+def check_tensor(name: str, x: object) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+    return x
+
+
+def check_ndim(name: str, x: torch.Tensor, ndim: int, layout: str) -> None:
+    """``layout`` names the axes, e.g. ``"(batch, heads, length, head_dim)"``."""
+    check_tensor(name, x)
+    if x.dim() != ndim:
+        raise ValueError(
+            f"{name}: expected a {ndim}-D tensor {layout}, got shape {tuple(x.shape)}"
+        )
+
+
+def check_dim(name: str, x: torch.Tensor, axis: int, expected: int, what: str) -> None:
+    """Check one axis; ``what`` says where the expected size comes from."""
+    if x.shape[axis] != expected:
+        raise ValueError(
+            f"{name}: expected size {expected} on axis {axis} ({what}), "
+            f"got shape {tuple(x.shape)}"
+        )
+
+
+def check_dtype(name: str, x: torch.Tensor, allowed: Sequence[torch.dtype] | str) -> None:
+    """``allowed`` is a list of dtypes or one of ``"float"``, ``"integer"``, ``"bool"``."""
+    if isinstance(allowed, str):
+        ok = {
+            "float": x.is_floating_point(),
+            "integer": (not x.is_floating_point()) and (not x.is_complex())
+            and x.dtype != torch.bool,
+            "bool": x.dtype == torch.bool,
+        }[allowed]
+        expected = f"a {allowed} dtype"
+    else:
+        ok = x.dtype in allowed
+        expected = " or ".join(str(d) for d in allowed)
+    if not ok:
+        raise TypeError(f"{name}: expected {expected}, got {x.dtype}")
+
+
+def check_same_device(**tensors: torch.Tensor | None) -> None:
+    """All given tensors (``None`` skipped) live on one device."""
+    items = [(n, t) for n, t in tensors.items() if t is not None]
+    if not items:
+        return
+    first_name, first = items[0]
+    for name, t in items[1:]:
+        if t.device != first.device:
+            raise ValueError(
+                f"{name}: expected device {first.device} (the device of {first_name}), "
+                f"got {t.device}"
+            )
+
+
+def check_same_dtype(**tensors: torch.Tensor | None) -> None:
+    items = [(n, t) for n, t in tensors.items() if t is not None]
+    if not items:
+        return
+    first_name, first = items[0]
+    for name, t in items[1:]:
+        if t.dtype != first.dtype:
+            raise TypeError(
+                f"{name}: expected dtype {first.dtype} (the dtype of {first_name}), "
+                f"got {t.dtype}"
+            )

@@ -1,0 +1,1 @@
+"""selfattn.data: from raw data to batches of vector sets (placeholder while building)."""

@@ -1,0 +1,163 @@
+"""Attention on the packed form: every set attends only within itself, without paying for padding.
+
+Packed input holds all vectors of all sets concatenated, ``(N, H, D)``, with ``offsets``
+``(B + 1,)`` marking where each set starts (see ``selfattn.varlen``). Attention is
+block-diagonal: set ``b``'s queries see only set ``b``'s keys.
+
+Padding the whole batch to its longest set wastes work quadratically (64 sets with
+lengths uniform in 16..512 spend ~3x the needed attention work on padding), and calling
+a kernel once per set wastes it on per-call overhead for the many short sets. This kernel
+sorts the sets by length and groups neighbours while the padding a group adds stays under
+``max_waste`` of its work, then runs the dense dispatcher once per group (so each group
+gets the fused kernel, with a key-length mask) and scatters the results back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .._checks import check_ndim, check_same_device, check_same_dtype
+from ..varlen import check_offsets
+from .bias import ScoreBias
+from .dispatch import attention
+
+__all__ = ["group_by_length", "varlen_attention"]
+
+
+def group_by_length(lengths: list[int], max_waste: float = 0.15) -> list[list[int]]:
+    """Indices of sets grouped so that padding each group to its longest set wastes at
+    most ``max_waste`` of the group's (quadratic) attention work. Longest groups first."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    groups: list[list[int]] = []
+    group: list[int] = []
+    useful = 0
+    for i in order:
+        n = lengths[i]
+        if group:
+            top = lengths[group[0]]
+            new_useful = useful + n * n
+            if 1.0 - new_useful / ((len(group) + 1) * top * top) <= max_waste:
+                group.append(i)
+                useful = new_useful
+                continue
+            groups.append(group)
+        group, useful = [i], n * n
+    if group:
+        groups.append(group)
+    return groups
+
+
+def _gather_index(offsets: torch.Tensor, sets: list[int], width: int, lengths: list[int],
+                  dummy: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row indices ``(G, width)`` into the packed tensor (``dummy`` for padding) and the
+    validity mask ``(G, width)``."""
+    starts = offsets[sets]
+    lens = torch.tensor([lengths[s] for s in sets], device=offsets.device)
+    pos = torch.arange(width, device=offsets.device)
+    valid = pos[None, :] < lens[:, None]
+    idx = torch.where(valid, starts[:, None] + pos[None, :], torch.full_like(valid, dummy,
+                                                                             dtype=torch.long))
+    return idx, valid
+
+
+def varlen_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    offsets: torch.Tensor,
+    key_offsets: torch.Tensor | None = None,
+    *,
+    causal: bool = False,
+    bias: ScoreBias | None = None,
+    score: Any = "dot",
+    normalize: str = "softmax",
+    scale: float | None = None,
+    dropout_p: float = 0.0,
+    kernel: str = "auto",
+    max_waste: float = 0.15,
+    return_weights: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+    """Block-diagonal attention over packed sets.
+
+    Args:
+        q: ``(Nq, H, D)`` queries of all sets, concatenated. k: ``(Nk, H, D)``;
+            v: ``(Nk, H, Dv)``.
+        offsets: ``(B + 1,)`` set boundaries of the queries (and of the keys when
+            ``key_offsets`` is None, i.e. self-attention).
+        key_offsets: ``(B + 1,)`` set boundaries of the keys, for cross-attention.
+        causal: within each set, query ``i`` sees keys ``j <= i`` (self-attention only).
+        bias: a ``ScoreBias``; positions restart at 0 in every set.
+        score, normalize, scale, dropout_p, kernel: as in ``attention``.
+        max_waste: the fraction of padded work a length group may add (0 = one call per
+            distinct length).
+        return_weights: also return one ``(H, n_b, m_b)`` weight tensor per set.
+
+    Returns:
+        ``(Nq, H, Dv)`` and, with ``return_weights``, the list of weights.
+    """
+    check_ndim("q", q, 3, "(total_queries, heads, head_dim)")
+    check_ndim("k", k, 3, "(total_keys, heads, head_dim)")
+    check_ndim("v", v, 3, "(total_keys, heads, value_dim)")
+    check_same_dtype(q=q, k=k, v=v)
+    check_same_device(q=q, k=k, v=v, offsets=offsets, key_offsets=key_offsets)
+    self_attention = key_offsets is None
+    key_offsets = offsets if key_offsets is None else key_offsets
+    check_offsets(offsets, q.shape[0], "offsets")
+    check_offsets(key_offsets, k.shape[0], "key_offsets")
+    if key_offsets.shape != offsets.shape:
+        raise ValueError(f"key_offsets: expected shape {tuple(offsets.shape)} (one entry per "
+                         f"set, as offsets), got {tuple(key_offsets.shape)}")
+    if v.shape[0] != k.shape[0]:
+        raise ValueError(f"v: expected {k.shape[0]} rows (as k), got shape {tuple(v.shape)}")
+    if causal and not (self_attention or torch.equal(offsets, key_offsets)):
+        raise ValueError("causal: packed causal attention needs the same sets for queries "
+                         "and keys (key_offsets=None)")
+    if not 0.0 <= max_waste < 1.0:
+        raise ValueError(f"max_waste: expected a fraction in [0, 1), got {max_waste}")
+    if bias is not None and not isinstance(bias, ScoreBias):
+        raise TypeError(f"bias: packed attention takes a ScoreBias (positions restart in "
+                        f"every set), got {type(bias).__name__}")
+
+    lq = (offsets[1:] - offsets[:-1]).tolist()
+    lk = (key_offsets[1:] - key_offsets[:-1]).tolist()
+    h, dv = q.shape[1], v.shape[2]
+    # One extra zero row to gather for padding slots.
+    qz = torch.cat([q, q.new_zeros(1, *q.shape[1:])])
+    kz = torch.cat([k, k.new_zeros(1, *k.shape[1:])])
+    vz = torch.cat([v, v.new_zeros(1, *v.shape[1:])])
+    out = q.new_zeros(q.shape[0], h, dv)
+    weights: list[torch.Tensor | None] = [None] * len(lq)
+    work = [max(a, 1) * max(b, 1) for a, b in zip(lq, lk, strict=True)]
+    for sets in group_by_length([int(w**0.5) for w in work], max_waste):
+        wq, wk = max(lq[s] for s in sets), max(lk[s] for s in sets)
+        if wq == 0:
+            for s in sets:
+                weights[s] = q.new_zeros(h, 0, lk[s])
+            continue
+        qi, qvalid = _gather_index(offsets, sets, wq, lq, q.shape[0])
+        ki, _ = _gather_index(key_offsets, sets, wk, lk, k.shape[0])
+        qg = qz[qi].transpose(1, 2)  # (G, H, wq, D)
+        kg = kz[ki].transpose(1, 2)
+        vg = vz[ki].transpose(1, 2)
+        dense_bias = None
+        if bias is not None:
+            shift = torch.tensor([lk[s] - lq[s] for s in sets], device=q.device)
+            q_pos = torch.arange(wq, device=q.device)[None, :] + shift[:, None]
+            k_pos = torch.arange(wk, device=q.device)[None, :].expand(len(sets), wk)
+            dense_bias = bias.pairwise(q_pos[:, :, None], k_pos[:, None, :])
+            dense_bias = dense_bias.to(q.dtype).movedim(0, 1)  # (G, H|1, wq, wk)
+        key_lengths = torch.tensor([lk[s] for s in sets], device=q.device)
+        res = attention(qg, kg, vg, key_lengths=key_lengths, causal=causal, bias=dense_bias,
+                        score=score, normalize=normalize, scale=scale, dropout_p=dropout_p,
+                        kernel=kernel, return_weights=return_weights)
+        og, wg = res if return_weights else (res, None)
+        og = og.transpose(1, 2)  # (G, wq, H, Dv)
+        out = out.index_put((qi[qvalid],), og[qvalid])
+        if wg is not None:
+            for g, s in enumerate(sets):
+                weights[s] = wg[g, :, : lq[s], : lk[s]]
+    if return_weights:
+        return out, weights  # type: ignore[return-value]
+    return out

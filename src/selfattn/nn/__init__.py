@@ -1,0 +1,10 @@
+"""Modules: self-attention, multi-head attention, additive scores and encoder stacks.
+
+Shapes are batch-first ``(batch, length, dim)``; masks are bool with ``True`` = may attend.
+"""
+
+from .attention import MultiHeadAttention, SelfAttention
+from .encoder import Encoder, EncoderLayer
+from .scores import AdditiveScore
+
+__all__ = ["AdditiveScore", "Encoder", "EncoderLayer", "MultiHeadAttention", "SelfAttention"]

@@ -1,0 +1,102 @@
+"""Transformer encoder layers: self-attention alternated with a per-vector network [13].
+
+The lecture stacks self-attention layers and fully-connected layers: each
+``EncoderLayer`` is multi-head self-attention followed by a position-wise feed-forward
+network, each wrapped in a residual connection and a layer norm, either before the
+sub-layer (``norm_first=True``, pre-norm, stable for deep stacks) or after it (post-norm,
+the original Transformer). ``Encoder`` stacks ``num_layers`` of them.
+
+Shapes: ``x (B, L, d_model)`` with masks as in ``attention``, or packed ``x (N, d_model)``
+with ``offsets (B + 1,)``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+
+from .attention import MultiHeadAttention
+
+__all__ = ["Encoder", "EncoderLayer"]
+
+_ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU}
+
+
+class EncoderLayer(nn.Module):
+    """Self-attention + feed-forward, each with a residual and a layer norm.
+
+    Args:
+        d_model: width of the vectors. num_heads: attention heads.
+        dim_feedforward: hidden width of the feed-forward network (default ``4 * d_model``).
+        dropout: on the attention weights, after each sub-layer and inside the feed-forward.
+        activation: ``"gelu"`` or ``"relu"``.
+        norm_first: pre-norm (True) or post-norm (False).
+        **attention_kwargs: passed to ``MultiHeadAttention`` (``normalize``, ``kernel``,
+            ``score``, ``position_bias``, ``rotary``, ...).
+    """
+
+    def __init__(self, d_model: int, num_heads: int, dim_feedforward: int | None = None,
+                 dropout: float = 0.1, activation: str = "gelu", norm_first: bool = True,
+                 **attention_kwargs: Any) -> None:
+        super().__init__()
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"activation: expected one of {sorted(_ACTIVATIONS)}, "
+                             f"got {activation!r}")
+        dim_feedforward = dim_feedforward or 4 * d_model
+        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout,
+                                            **attention_kwargs)
+        self.ff = nn.Sequential(
+            nn.Linear(d_model, dim_feedforward), _ACTIVATIONS[activation](), nn.Dropout(dropout),
+            nn.Linear(dim_feedforward, d_model),
+        )
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.drop1 = nn.Dropout(dropout)
+        self.drop2 = nn.Dropout(dropout)
+        self.norm_first = norm_first
+
+    def _attend(self, x: torch.Tensor, return_weights: bool, kw: dict):
+        res = self.self_attn(x, return_weights=return_weights, **kw)
+        return res if return_weights else (res, None)
+
+    def forward(self, x: torch.Tensor, *, return_weights: bool = False, **attn: Any):
+        """``attn``: ``mask``, ``key_mask``, ``key_lengths``, ``causal``, ``bias``, ``offsets``."""
+        if self.norm_first:
+            a, w = self._attend(self.norm1(x), return_weights, attn)
+            x = x + self.drop1(a)
+            x = x + self.drop2(self.ff(self.norm2(x)))
+        else:
+            a, w = self._attend(x, return_weights, attn)
+            x = self.norm1(x + self.drop1(a))
+            x = self.norm2(x + self.drop2(self.ff(x)))
+        return (x, w) if return_weights else x
+
+
+class Encoder(nn.Module):
+    """``num_layers`` copies of an ``EncoderLayer`` (a final norm after pre-norm stacks).
+
+    Forward returns ``(B, L, d_model)`` (or ``(N, d_model)`` packed) and, with
+    ``return_weights=True``, also the list of each layer's weights.
+    """
+
+    def __init__(self, layer: EncoderLayer, num_layers: int) -> None:
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"num_layers: expected at least 1, got {num_layers}")
+        self.layers = nn.ModuleList(copy.deepcopy(layer) for _ in range(num_layers))
+        d_model = layer.norm1.normalized_shape[0]
+        self.norm = nn.LayerNorm(d_model) if layer.norm_first else nn.Identity()
+
+    def forward(self, x: torch.Tensor, *, return_weights: bool = False, **attn: Any):
+        weights = []
+        for layer in self.layers:
+            if return_weights:
+                x, w = layer(x, return_weights=True, **attn)
+                weights.append(w)
+            else:
+                x = layer(x, **attn)
+        x = self.norm(x)
+        return (x, weights) if return_weights else x
