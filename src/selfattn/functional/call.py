@@ -106,7 +106,7 @@ class AttentionCall:
         """Every mask combined: bool ``(B|1, H|1, Lq, Lk)``, or None if all pairs allowed."""
         if "allowed" in self._cache:
             return self._cache["allowed"]
-        b, h, lq, lk = self.shape
+        _, _, lq, lk = self.shape
         dev = self.q.device
         allowed = None
 
@@ -131,7 +131,7 @@ class AttentionCall:
             return self._cache["bias"]
         bias = self.bias
         if isinstance(bias, ScoreBias):
-            b, h, lq, lk = self.shape
+            _, _, lq, lk = self.shape
             bias = bias.dense(lq, lk, device=self.q.device).to(self.q.dtype)
             _check_broadcast4("bias", bias[None], self.shape)
             bias = bias[None]

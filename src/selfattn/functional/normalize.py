@@ -71,9 +71,6 @@ def normalize_scores(
         return e / torch.where(has_key, denom, torch.ones_like(denom))
     n = count.clamp_min(1).to(scores.dtype)
     safe = torch.where(finite, scores, torch.zeros_like(scores))
-    if normalize == "relu":
-        w = torch.relu(safe) / n
-    else:
-        w = torch.sigmoid(safe - torch.log(n))
+    w = torch.relu(safe) / n if normalize == "relu" else torch.sigmoid(safe - torch.log(n))
     return torch.where(finite, w, torch.zeros_like(w))
 
