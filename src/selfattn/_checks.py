@@ -60,7 +60,8 @@ def check_dtype(name: str, x: torch.Tensor, allowed: Sequence[torch.dtype] | str
             and x.dtype != torch.bool,
             "bool": x.dtype == torch.bool,
         }[allowed]
-        expected = f"a {allowed} dtype"
+        expected = {"float": "a floating-point dtype", "integer": "an integer dtype",
+                    "bool": "a bool dtype"}[allowed]
     else:
         ok = x.dtype in allowed
         expected = " or ".join(str(d) for d in allowed)

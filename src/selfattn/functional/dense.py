@@ -117,7 +117,9 @@ def sdpa_kernel(call: AttentionCall) -> tuple[torch.Tensor, torch.Tensor | None]
 
     weights = None
     use_lse = (call.need_weights and _FLASH_CPU is not None and q.device.type == "cpu"
-               and call.dropout_p == 0.0)
+               and call.dropout_p == 0.0 and v.shape[-1] == q.shape[-1]
+               # the flash op has no gradient for its mask: a learned bias needs F.sdpa
+               and not (attn_mask is not None and attn_mask.requires_grad))
     if use_lse:
         fmask = attn_mask
         if fmask is not None and fmask.dtype == torch.bool:

@@ -22,9 +22,35 @@ import torch
 
 from .bias import ScoreBias
 from .call import make_call
-from .normalize import normalize_scores
+from .normalize import check_normalize
 
 __all__ = ["reference_attention", "reference_self_attention"]
+
+
+def _normalize_columns(A: torch.Tensor, allowed: torch.Tensor, normalize: str) -> torch.Tensor:
+    """A' from A, one column (one query) at a time, over that column's allowed keys.
+
+    Written independently of ``normalize_scores`` (which the fast kernels use) so that the
+    two check each other. A column with no allowed key is all zero.
+    """
+    check_normalize(normalize)
+    allowed = allowed & (float("-inf") < A)
+    columns = []
+    for i in range(A.shape[-1]):
+        a, sel = A[..., i], allowed[..., i]  # (..., Lk)
+        n = sel.sum(-1, keepdim=True)
+        if normalize == "softmax":
+            # Columns without keys softmax their raw (finite) scores and are then zeroed.
+            fill = torch.where(n > 0, float("-inf"), 0.0).to(a.dtype).expand_as(a)
+            w = torch.softmax(torch.where(sel, a, fill), dim=-1)
+        elif normalize == "relu":
+            w = torch.relu(torch.where(sel, a, 0.0)) / n.clamp_min(1)
+        else:
+            w = torch.sigmoid(torch.where(sel, a, 0.0) - torch.log(n.clamp_min(1).to(a.dtype)))
+        columns.append(torch.where(sel & (n > 0), w, 0.0))
+    if not columns:
+        return torch.zeros_like(A)
+    return torch.stack(columns, dim=-1)
 
 
 def reference_self_attention(
@@ -50,7 +76,7 @@ def reference_self_attention(
     K = Wk @ I
     V = Wv @ I
     A = K.T @ Q
-    A_prime = normalize_scores(A, None, normalize, dim=0)
+    A_prime = _normalize_columns(A, torch.ones_like(A, dtype=torch.bool), normalize)
     O = V @ A_prime
     return O, A_prime
 
@@ -115,7 +141,7 @@ def reference_attention(
     elif bias is not None:
         A = A + (bias if bias.dim() == 4 else bias[None, None]).transpose(-1, -2)
 
-    A_prime = normalize_scores(A, allowed, normalize, dim=-2)  # column-wise
+    A_prime = _normalize_columns(A, allowed, normalize)
     O = V @ A_prime  # (B, H, Dv, Lq)
     out = O.transpose(-1, -2)
     if return_weights:

@@ -158,6 +158,9 @@ def varlen_attention(
         if wg is not None:
             for g, s in enumerate(sets):
                 weights[s] = wg[g, :, : lq[s], : lk[s]]
+    if not out.requires_grad and torch.is_grad_enabled() and (q.requires_grad or v.requires_grad):
+        # No set had a query: keep the result on the graph so backward() still works.
+        out = out + 0.0 * (q.sum() + k.sum() + v.sum())
     if return_weights:
         return out, weights  # type: ignore[return-value]
     return out
