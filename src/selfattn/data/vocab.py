@@ -121,4 +121,5 @@ def one_hot(ids: torch.Tensor, num_classes: int, sparse: bool = True,
         return torch.nn.functional.one_hot(ids.long(), num_classes).to(dtype)
     indices = torch.stack([torch.arange(n, device=ids.device), ids.long()])
     values = torch.ones(n, dtype=dtype, device=ids.device)
-    return torch.sparse_coo_tensor(indices, values, (n, num_classes), is_coalesced=True)
+    return torch.sparse_coo_tensor(indices, values, (n, num_classes), is_coalesced=True,
+                                   check_invariants=False)
