@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from .nn import Encoder, EncoderLayer
 from .varlen import lengths_to_mask
+from .viz.html import attention_html
 
 __all__ = ["DemoConfig", "make_duplicate_sets", "run_demo"]
 
@@ -143,7 +144,11 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     n = int(test_lengths[0])
-    save_attention_heatmap([w[0, :, :n, :n] for w in weights], test_tokens[0, :n].tolist(),
-                           test_labels[0, :n].tolist(), out / "attention.png")
+    example = [w[0, :, :n, :n] for w in weights]
+    save_attention_heatmap(example, test_tokens[0, :n].tolist(), test_labels[0, :n].tolist(),
+                           out / "attention.png")
+    attention_html(example, [f"w{t}" for t in test_tokens[0, :n].tolist()],
+                   title="selfattn demo: duplicate-token tagging", path=out / "attention.html")
     metrics["attention_png"] = str(out / "attention.png")
+    metrics["attention_html"] = str(out / "attention.html")
     return metrics
