@@ -83,14 +83,20 @@ function draw() {{
     ctx.fillText(t.slice(0, 10), 0, 0); ctx.restore();
   }});
   ctx.restore();
-  status.textContent = `layer ${{layer}} / ${{D.layers.length}}, head ${{head}} / ${{D.layers[layer].length}}`;
+  status.textContent =
+    `layer ${{layer}} / ${{D.layers.length}}, head ${{head}} / ${{D.layers[layer].length}}`;
 }}
-layerSel.onchange = () => {{ layer = Number(layerSel.value); head = Math.min(head, D.layers[layer].length - 1); draw(); }};
+layerSel.onchange = () => {{
+  layer = Number(layerSel.value); head = Math.min(head, D.layers[layer].length - 1); draw();
+}};
 canvas.onmousemove = (e) => {{
   const r = canvas.getBoundingClientRect();
-  const j = Math.floor((e.clientX - r.left - margin) / cell), i = Math.floor((e.clientY - r.top - margin) / cell);
-  if (i >= 0 && i < nq && j >= 0 && j < nk)
-    tip.textContent = `${{D.query_tokens[i]}} -> ${{D.key_tokens[j]}}: ${{D.layers[layer][head][i][j].toFixed(4)}}`;
+  const j = Math.floor((e.clientX - r.left - margin) / cell);
+  const i = Math.floor((e.clientY - r.top - margin) / cell);
+  if (i >= 0 && i < nq && j >= 0 && j < nk) {{
+    const w = D.layers[layer][head][i][j].toFixed(4);
+    tip.textContent = `${{D.query_tokens[i]}} -> ${{D.key_tokens[j]}}: ${{w}}`;
+  }}
 }};
 draw();
 </script></body></html>
