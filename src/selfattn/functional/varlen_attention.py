@@ -6,10 +6,12 @@ block-diagonal: set ``b``'s queries see only set ``b``'s keys.
 
 Padding the whole batch to its longest set wastes work quadratically (64 sets with
 lengths uniform in 16..512 spend ~3x the needed attention work on padding), and calling
-a kernel once per set wastes it on per-call overhead for the many short sets. This kernel
-sorts the sets by length and groups neighbours while the padding a group adds stays under
-``max_waste`` of its work, then runs the dense dispatcher once per group (so each group
-gets the fused kernel, with a key-length mask) and scatters the results back.
+a kernel once per set wastes it on per-call overhead when sets are many and short. This
+kernel sorts the sets by length and groups neighbours while the padding a group adds
+stays under ``max_waste`` of its work: a set whose length no neighbour shares runs alone
+(no padding, no copy), short sets of similar length share one padded call. Inputs are
+cut with ``split`` and outputs joined with ``cat`` (never per-set slicing), so backward
+is one pass over each tensor however many sets there are.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 import torch
 
 from .._checks import check_ndim, check_same_device, check_same_dtype
-from ..varlen import check_offsets
+from ..varlen import check_offsets, lengths_to_offsets, pad
 from .bias import ScoreBias
 from .dispatch import attention
 
@@ -49,17 +51,24 @@ def group_by_length(lengths: list[int], max_waste: float = 0.15) -> list[list[in
     return groups
 
 
-def _gather_index(offsets: torch.Tensor, sets: list[int], width: int, lengths: list[int],
-                  dummy: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Row indices ``(G, width)`` into the packed tensor (``dummy`` for padding) and the
-    validity mask ``(G, width)``."""
-    starts = offsets[sets]
-    lens = torch.tensor([lengths[s] for s in sets], device=offsets.device)
-    pos = torch.arange(width, device=offsets.device)
-    valid = pos[None, :] < lens[:, None]
-    idx = torch.where(valid, starts[:, None] + pos[None, :], torch.full_like(valid, dummy,
-                                                                             dtype=torch.long))
-    return idx, valid
+def _pad_group(pieces: list[torch.Tensor]) -> torch.Tensor:
+    """``[(n_g, H, D)]`` -> ``(G, H, max n_g, D)``, zero-padded, in one differentiable copy."""
+    lengths = torch.tensor([p.shape[0] for p in pieces], device=pieces[0].device)
+    padded, _ = pad(torch.cat(pieces), lengths_to_offsets(lengths))
+    return padded.transpose(1, 2)
+
+
+def _group_bias(bias: ScoreBias | None, lq: list[int], lk: list[int],
+                like: torch.Tensor) -> torch.Tensor | None:
+    """``(G, H|1, max lq, max lk)`` bias with each set's own positions (lower-right aligned)."""
+    if bias is None:
+        return None
+    dev = like.device
+    shift = torch.tensor([b - a for a, b in zip(lq, lk, strict=True)], device=dev)
+    q_pos = torch.arange(max(lq), device=dev)[None, :] + shift[:, None]
+    k_pos = torch.arange(max(lk), device=dev)[None, :].expand(len(lq), max(lk))
+    dense = bias.pairwise(q_pos[:, :, None], k_pos[:, None, :])
+    return dense.to(like.dtype).movedim(0, 1)
 
 
 def varlen_attention(
@@ -123,41 +132,43 @@ def varlen_attention(
     lq = (offsets[1:] - offsets[:-1]).tolist()
     lk = (key_offsets[1:] - key_offsets[:-1]).tolist()
     h, dv = q.shape[1], v.shape[2]
-    # One extra zero row to gather for padding slots.
-    qz = torch.cat([q, q.new_zeros(1, *q.shape[1:])])
-    kz = torch.cat([k, k.new_zeros(1, *k.shape[1:])])
-    vz = torch.cat([v, v.new_zeros(1, *v.shape[1:])])
-    out = q.new_zeros(q.shape[0], h, dv)
+    # split/cat (not slicing) so that backward is one pass over each tensor, not one per set.
+    q_sets, k_sets, v_sets = q.split(lq), k.split(lk), v.split(lk)
+    outs: list[torch.Tensor | None] = [None] * len(lq)
     weights: list[torch.Tensor | None] = [None] * len(lq)
     work = [max(a, 1) * max(b, 1) for a, b in zip(lq, lk, strict=True)]
-    for sets in group_by_length([int(w**0.5) for w in work], max_waste):
-        wq, wk = max(lq[s] for s in sets), max(lk[s] for s in sets)
-        if wq == 0:
+    for sets in group_by_length([round(w**0.5) for w in work], max_waste):
+        if max(lq[s] for s in sets) == 0:
             for s in sets:
+                outs[s] = q.new_zeros(0, h, dv)
                 weights[s] = q.new_zeros(h, 0, lk[s])
             continue
-        qi, qvalid = _gather_index(offsets, sets, wq, lq, q.shape[0])
-        ki, _ = _gather_index(key_offsets, sets, wk, lk, k.shape[0])
-        qg = qz[qi].transpose(1, 2)  # (G, H, wq, D)
-        kg = kz[ki].transpose(1, 2)
-        vg = vz[ki].transpose(1, 2)
-        dense_bias = None
-        if bias is not None:
-            shift = torch.tensor([lk[s] - lq[s] for s in sets], device=q.device)
-            q_pos = torch.arange(wq, device=q.device)[None, :] + shift[:, None]
-            k_pos = torch.arange(wk, device=q.device)[None, :].expand(len(sets), wk)
-            dense_bias = bias.pairwise(q_pos[:, :, None], k_pos[:, None, :])
-            dense_bias = dense_bias.to(q.dtype).movedim(0, 1)  # (G, H|1, wq, wk)
-        key_lengths = torch.tensor([lk[s] for s in sets], device=q.device)
+        if len(sets) == 1:  # one set: no padding at all
+            s = sets[0]
+            qg, kg, vg = (t[s].transpose(0, 1)[None] for t in (q_sets, k_sets, v_sets))
+            key_lengths, dense_bias = None, _group_bias(bias, [lq[s]], [lk[s]], q)
+        else:
+            qg = _pad_group([q_sets[s] for s in sets])
+            kg = _pad_group([k_sets[s] for s in sets])
+            vg = _pad_group([v_sets[s] for s in sets])
+            key_lengths = torch.tensor([lk[s] for s in sets], device=q.device)
+            dense_bias = _group_bias(bias, [lq[s] for s in sets], [lk[s] for s in sets], q)
         res = attention(qg, kg, vg, key_lengths=key_lengths, causal=causal, bias=dense_bias,
                         score=score, normalize=normalize, scale=scale, dropout_p=dropout_p,
                         kernel=kernel, return_weights=return_weights)
         og, wg = res if return_weights else (res, None)
-        og = og.transpose(1, 2)  # (G, wq, H, Dv)
-        out = out.index_put((qi[qvalid],), og[qvalid])
+        og = og.transpose(1, 2)  # (G, Lq_max, H, Dv)
+        if len(sets) == 1:
+            outs[sets[0]] = og[0]
+        else:
+            valid = torch.arange(og.shape[1], device=q.device) < torch.tensor(
+                [lq[s] for s in sets], device=q.device)[:, None]
+            for s, piece in zip(sets, og[valid].split([lq[s] for s in sets]), strict=True):
+                outs[s] = piece
         if wg is not None:
             for g, s in enumerate(sets):
                 weights[s] = wg[g, :, : lq[s], : lk[s]]
+    out = torch.cat(outs) if outs else q.new_zeros(0, h, dv)  # type: ignore[arg-type]
     if not out.requires_grad and torch.is_grad_enabled() and (q.requires_grad or v.requires_grad):
         # No set had a query: keep the result on the graph so backward() still works.
         out = out + 0.0 * (q.sum() + k.sum() + v.sum())
