@@ -23,3 +23,10 @@ def test_cli_kernels_lists_the_dispatch_order(capsys):
     out = capsys.readouterr().out.splitlines()
     names = [line.split()[0] for line in out]
     assert names.index("sdpa") < names.index("explicit") < names.index("reference")
+
+
+def test_cli_experiment_writes_json(tmp_path, capsys):
+    assert main(["experiment", "attention-is-a-cnn", "--out", str(tmp_path)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["exact_at_alpha_64"] is True
+    assert (tmp_path / "results.json").exists() and (tmp_path / "figure.png").exists()

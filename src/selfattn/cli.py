@@ -2,6 +2,7 @@
 
     selfattn demo [--steps N] [--out DIR] [--seed S]   train the demo tagger, print metrics
     selfattn kernels                                   the attention kernels and what each computes
+    selfattn experiment NAME [--scale small|full]      one of the lecture's claims, as JSON + PNG
     selfattn data list | get NAME                      the real data sets (see selfattn.data)
 """
 
@@ -32,6 +33,15 @@ def _kernels(args: argparse.Namespace) -> int:
     return 0
 
 
+def _experiment(args: argparse.Namespace) -> int:
+    from .experiments import EXPERIMENTS
+
+    out = args.out or f"runs/experiments/{args.name}"
+    result = EXPERIMENTS[args.name](out, scale=args.scale, seed=args.seed)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="selfattn", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -44,6 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
     kernels = sub.add_parser("kernels", help="list the attention kernels")
     kernels.set_defaults(func=_kernels)
+    from .experiments import EXPERIMENTS
+
+    exp = sub.add_parser("experiment", help="run one of the lecture's claims as an experiment")
+    exp.add_argument("name", choices=sorted(EXPERIMENTS))
+    exp.add_argument("--scale", choices=["small", "full"], default="small")
+    exp.add_argument("--seed", type=int, default=0)
+    exp.add_argument("--out", default=None, help="output directory (default runs/experiments/NAME)")
+    exp.set_defaults(func=_experiment)
     from .data.cli import add_subparser as add_data
 
     add_data(sub)
