@@ -30,3 +30,9 @@ def test_cli_experiment_writes_json(tmp_path, capsys):
     printed = json.loads(capsys.readouterr().out)
     assert printed["exact_at_alpha_64"] is True
     assert (tmp_path / "results.json").exists() and (tmp_path / "figure.png").exists()
+
+
+def test_cli_viz_positional_writes_png(tmp_path):
+    out = tmp_path / "pos.png"
+    assert main(["viz", "positional", str(out), "--length", "32", "--dim", "16"]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"

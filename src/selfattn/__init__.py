@@ -5,12 +5,14 @@ Layers of the package (data flows one way, top to bottom):
 * ``selfattn.varlen``: the padded and packed forms of a batch of variable-length sets.
 * ``selfattn.functional``: pure attention functions: the lecture's reference form and the
   fast kernels behind one dispatcher, ``attention``.
+* ``selfattn.positional``: positional encodings (sinusoidal, learned, relative, RoPE,
+  ALiBi, FLOATER, RNN) behind one interface.
 * ``selfattn.nn``: modules: ``SelfAttention``, ``MultiHeadAttention``, encoder layers.
 """
 
-from . import functional, nn, varlen
+from . import functional, nn, positional, varlen
 from .functional import attention, reference_attention
 
 __version__ = "0.1.0"
 
-__all__ = ["attention", "functional", "nn", "reference_attention", "varlen"]
+__all__ = ["attention", "functional", "nn", "positional", "reference_attention", "varlen"]

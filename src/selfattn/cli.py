@@ -4,6 +4,7 @@
     selfattn kernels                                   the attention kernels and what each computes
     selfattn experiment NAME [--scale small|full]      one of the lecture's claims, as JSON + PNG
     selfattn data list | get NAME                      the real data sets (see selfattn.data)
+    selfattn viz positional OUT.png                    every positional encoding as a heat map
 """
 
 from __future__ import annotations
@@ -65,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .data.cli import add_subparser as add_data
 
     add_data(sub)
+    from .viz.positional import add_subparser as add_viz_positional
+
+    viz = sub.add_parser("viz", help="pictures: positional encodings, ...")
+    add_viz_positional(viz.add_subparsers(dest="what", required=True))
     return parser
 
 

@@ -195,3 +195,21 @@ def test_dropout_keeps_masks_and_is_unbiased():
         assert not torch.equal(runs[0], runs[1])
     with pytest.raises(ValueError, match="dropout_p"):
         attention(q, k, v, dropout_p=1.0)
+
+
+def test_speed_preferences_never_refuse_an_explicit_request():
+    from selfattn.functional import Kernel, register_kernel
+    from selfattn.functional.dense import explicit_kernel
+    from selfattn.functional.dispatch import _KERNELS
+
+    probe = Kernel("probe-slow", explicit_kernel, lambda call: None, "test kernel",
+                   slower=lambda call: "below its crossover in this test")
+    register_kernel(probe)
+    try:
+        q = torch.randn(1, 1, 4, 2)
+        choice = choose_kernel(q, q, q)
+        assert choice.name == "sdpa"
+        assert choice.passed_over["probe-slow"] == "below its crossover in this test"
+        torch.testing.assert_close(attention(q, q, q, kernel="probe-slow"), attention(q, q, q))
+    finally:
+        _KERNELS[:] = [k for k in _KERNELS if k.name != "probe-slow"]

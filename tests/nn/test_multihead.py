@@ -164,3 +164,18 @@ def test_encoder_packed_equals_padded_and_learns(norm_first):
     assert losses[1] < losses[0]
     with pytest.raises(ValueError, match="num_layers: expected at least 1"):
         Encoder(EncoderLayer(16, 4), 0)
+
+
+def test_encoder_layer_takes_any_attention_by_factory_or_name():
+    calls = []
+
+    def factory(d_model, num_heads, **kw):
+        calls.append((d_model, num_heads, kw))
+        return MultiHeadAttention(d_model, num_heads, **kw)
+
+    layer = EncoderLayer(8, 2, dropout=0.0, attention=factory, normalize="relu")
+    assert calls == [(8, 2, {"dropout": 0.0, "normalize": "relu"})]
+    assert layer.self_attn.normalize == "relu"
+    assert isinstance(EncoderLayer(8, 2, attention="full").self_attn, MultiHeadAttention)
+    with pytest.raises(ValueError, match="name: expected one of"):
+        EncoderLayer(8, 2, attention="no-such-attention")

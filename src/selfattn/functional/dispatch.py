@@ -1,10 +1,13 @@
 """``attention``: one entry point, many exact kernels, and a dispatcher that says why.
 
 Kernels are registered in priority order. Each has ``unsupported(call) -> str | None``
-(None = it computes this call exactly) and ``run(call) -> (out, weights | None)``. With
-``kernel="auto"`` the first kernel that supports the call runs; ``choose_kernel`` returns
-that choice and, for every kernel passed over, the reason. Sparse-pattern kernels
-register themselves ahead of the dense ones with ``register_kernel``.
+(None = it computes this call exactly), optionally ``slower(call) -> str | None`` (None =
+no reason to expect a later kernel to be faster here, e.g. below a measured crossover
+length), and ``run(call) -> (out, weights | None)``. With ``kernel="auto"`` the first
+kernel that supports the call and is not slower runs; ``choose_kernel`` returns that choice
+and, for every kernel passed over, the reason. A kernel named explicitly runs whenever it
+is exact: speed preferences never refuse a request. Sparse-pattern kernels register
+themselves ahead of the dense ones with ``register_kernel``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class Kernel:
     run: Callable[[AttentionCall], tuple[torch.Tensor, torch.Tensor | None]]
     unsupported: Callable[[AttentionCall], str | None]
     description: str = ""
+    slower: Callable[[AttentionCall], str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,8 @@ def _choose(call: AttentionCall, kernel: str) -> KernelChoice:
     passed: dict[str, str] = {}
     for k in _KERNELS:
         why = k.unsupported(call)
+        if why is None and k.slower is not None:
+            why = k.slower(call)
         if why is None:
             return KernelChoice(k.name, f"first exact kernel for this call ({k.description})",
                                 passed)

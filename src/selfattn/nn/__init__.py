@@ -4,7 +4,9 @@ Shapes are batch-first ``(batch, length, dim)``; masks are bool with ``True`` = 
 """
 
 from .attention import MultiHeadAttention, SelfAttention
-from .encoder import Encoder, EncoderLayer
+from .encoder import Encoder, EncoderLayer, make_attention
 from .scores import AdditiveScore
 
-__all__ = ["AdditiveScore", "Encoder", "EncoderLayer", "MultiHeadAttention", "SelfAttention"]
+__all__ = [
+    "AdditiveScore", "Encoder", "EncoderLayer", "MultiHeadAttention", "SelfAttention", "make_attention",
+]

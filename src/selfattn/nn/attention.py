@@ -162,44 +162,55 @@ class MultiHeadAttention(nn.Module):
                              f"embed_dim={self.embed_dim}")
         q, k, v = self._project(x, context, value)
         dropout_p = self.dropout if self.training else 0.0
+        h, d = self.num_heads, self.head_dim
         if packed:
-            return self._forward_packed(q, k, v, offsets, context_offsets, causal, dropout_p,
-                                        mask, key_mask, key_lengths, bias, return_weights)
-        if context_offsets is not None:
-            raise ValueError("context_offsets: only with packed input (offsets=)")
-        b, lq, lk, h, d = x.shape[0], q.shape[1], k.shape[1], self.num_heads, self.head_dim
-        q = q.view(b, lq, h, d).transpose(1, 2)
-        k = k.view(b, lk, h, d).transpose(1, 2)
-        v = v.view(b, lk, h, d).transpose(1, 2)
-        if self.rotary is not None:
-            q = self.rotary(q, torch.arange(lq, device=q.device) + (lk - lq))
-            k = self.rotary(k, torch.arange(lk, device=k.device))
+            for name, val in (("mask", mask), ("key_mask", key_mask),
+                              ("key_lengths", key_lengths), ("bias", bias)):
+                if val is not None:
+                    raise ValueError(f"{name}: not used with packed input (offsets=): the offsets "
+                                     "already say which vectors belong together")
+            q, k, v = (t.view(t.shape[0], h, d) for t in (q, k, v))
+            o, w = self.attend_packed(q, k, v, offsets, context_offsets, causal=causal,
+                                      dropout_p=dropout_p, return_weights=return_weights)
+            o = o.reshape(o.shape[0], h * d)
+        else:
+            if context_offsets is not None:
+                raise ValueError("context_offsets: only with packed input (offsets=)")
+            b, lq, lk = x.shape[0], q.shape[1], k.shape[1]
+            q = q.view(b, lq, h, d).transpose(1, 2)
+            k = k.view(b, lk, h, d).transpose(1, 2)
+            v = v.view(b, lk, h, d).transpose(1, 2)
+            o, w = self.attend(q, k, v, mask=mask, key_mask=key_mask, key_lengths=key_lengths,
+                               causal=causal, bias=bias, dropout_p=dropout_p,
+                               return_weights=return_weights)
+            o = o.transpose(1, 2).reshape(b, lq, h * d)
+        o = self.out_proj(o)
+        return (o, w) if return_weights else o
+
+    def attend(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
+        mask: torch.Tensor | None = None, key_mask: torch.Tensor | None = None,
+        key_lengths: torch.Tensor | None = None, causal: bool = False,
+        bias: torch.Tensor | None = None, dropout_p: float = 0.0, return_weights: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The attention step on heads: ``q (B, H, Lq, D)``, ``k (B, H, Lk, D)``, ``v (B, H,
+        Lk, D)`` -> ``(B, H, Lq, D)`` and the weights (or None). Subclasses that change how
+        heads attend (e.g. Shaw's relative positions) override this and ``attend_packed``;
+        projections, checks and the output projection stay in ``forward``."""
+        q, k = self._rotate(q, k)
         res = attention(
             q, k, v, mask=mask, key_mask=key_mask, key_lengths=key_lengths, causal=causal,
             bias=self._bias(bias), score=self.score, normalize=self.normalize,
             dropout_p=dropout_p, kernel=self.kernel, return_weights=return_weights)
-        o, w = res if return_weights else (res, None)
-        o = self.out_proj(o.transpose(1, 2).reshape(b, lq, h * d))
-        return (o, w) if return_weights else o
+        return res if return_weights else (res, None)
 
-    def _bias(self, bias: torch.Tensor | None) -> torch.Tensor | ScoreBias | None:
-        """The call's bias plus the module's position bias (either may be absent)."""
-        if self.position_bias is None or bias is None:
-            return self.position_bias if bias is None else bias
-        pb = self.position_bias.dense(bias.shape[-2], bias.shape[-1], device=bias.device)
-        return (bias if bias.dim() == 4 else bias[None, None]) + pb.to(bias.dtype)[None]
-
-    def _forward_packed(self, q, k, v, offsets, context_offsets, causal, dropout_p, mask,
-                        key_mask, key_lengths, bias, return_weights):
-        for name, val in (("mask", mask), ("key_mask", key_mask), ("key_lengths", key_lengths),
-                          ("bias", bias)):
-            if val is not None:
-                raise ValueError(f"{name}: not used with packed input (offsets=): the offsets "
-                                 "already say which vectors belong together")
-        h, d = self.num_heads, self.head_dim
-        q = q.view(q.shape[0], h, d)
-        k = k.view(k.shape[0], h, d)
-        v = v.view(v.shape[0], h, d)
+    def attend_packed(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, offsets: torch.Tensor,
+        context_offsets: torch.Tensor | None = None, *, causal: bool = False,
+        dropout_p: float = 0.0, return_weights: bool = False,
+    ) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+        """The attention step on packed heads: ``q (Nq, H, D)``, ``k, v (Nk, H, D)`` with set
+        ``offsets`` -> ``(Nq, H, D)`` and per-set weights (or None)."""
         if self.rotary is not None:
             key_offs = offsets if context_offsets is None else context_offsets
             q = self.rotary(q.transpose(0, 1), packed_positions(offsets, q.shape[0])).transpose(0, 1)
@@ -208,9 +219,22 @@ class MultiHeadAttention(nn.Module):
             q, k, v, offsets, context_offsets, causal=causal, bias=self.position_bias,
             score=self.score, normalize=self.normalize, dropout_p=dropout_p,
             kernel=self.kernel, return_weights=return_weights)
-        o, w = res if return_weights else (res, None)
-        o = self.out_proj(o.reshape(o.shape[0], h * d))
-        return (o, w) if return_weights else o
+        return res if return_weights else (res, None)
+
+    def _rotate(self, q: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """RoPE on padded heads, queries at ``i + Lk - Lq`` (lower-right aligned)."""
+        if self.rotary is None:
+            return q, k
+        lq, lk = q.shape[2], k.shape[2]
+        return (self.rotary(q, torch.arange(lq, device=q.device) + (lk - lq)),
+                self.rotary(k, torch.arange(lk, device=k.device)))
+
+    def _bias(self, bias: torch.Tensor | None) -> torch.Tensor | ScoreBias | None:
+        """The call's bias plus the module's position bias (either may be absent)."""
+        if self.position_bias is None or bias is None:
+            return self.position_bias if bias is None else bias
+        pb = self.position_bias.dense(bias.shape[-2], bias.shape[-1], device=bias.device)
+        return (bias if bias.dim() == 4 else bias[None, None]) + pb.to(bias.dtype)[None]
 
     # -- migration --------------------------------------------------------------------
     @classmethod

@@ -13,6 +13,7 @@ with ``offsets (B + 1,)``.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -20,9 +21,21 @@ from torch import nn
 
 from .attention import MultiHeadAttention
 
-__all__ = ["Encoder", "EncoderLayer"]
+__all__ = ["Encoder", "EncoderLayer", "make_attention"]
 
 _ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU}
+
+
+def make_attention(attention: str | Callable[..., nn.Module], d_model: int, num_heads: int,
+                   **kwargs: Any) -> nn.Module:
+    """An attention module by name (``"full"`` or a variant) or from a factory callable."""
+    if callable(attention):
+        return attention(d_model, num_heads, **kwargs)
+    if attention in ("full", "mha"):
+        return MultiHeadAttention(d_model, num_heads, **kwargs)
+    from .variants import build_attention  # imported here: variants import this package
+
+    return build_attention(attention, d_model, num_heads, **kwargs)
 
 
 class EncoderLayer(nn.Module):
@@ -34,20 +47,25 @@ class EncoderLayer(nn.Module):
         dropout: on the attention weights, after each sub-layer and inside the feed-forward.
         activation: ``"gelu"`` or ``"relu"``.
         norm_first: pre-norm (True) or post-norm (False).
-        **attention_kwargs: passed to ``MultiHeadAttention`` (``normalize``, ``kernel``,
-            ``score``, ``position_bias``, ``rotary``, ...).
+        attention: ``"full"`` (``MultiHeadAttention``), the name of an efficient variant
+            (``selfattn.nn.variants.attention_names()``), or a callable
+            ``(d_model, num_heads, dropout=..., **attention_kwargs) -> module`` (any class with
+            ``MultiHeadAttention``'s call signature).
+        **attention_kwargs: passed to the attention module (``normalize``, ``kernel``,
+            ``score``, ``position_bias``, ``rotary``, a variant's options, ...).
     """
 
     def __init__(self, d_model: int, num_heads: int, dim_feedforward: int | None = None,
                  dropout: float = 0.1, activation: str = "gelu", norm_first: bool = True,
+                 attention: str | Callable[..., nn.Module] = "full",
                  **attention_kwargs: Any) -> None:
         super().__init__()
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation: expected one of {sorted(_ACTIVATIONS)}, "
                              f"got {activation!r}")
         dim_feedforward = dim_feedforward or 4 * d_model
-        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout,
-                                            **attention_kwargs)
+        self.self_attn = make_attention(attention, d_model, num_heads, dropout=dropout,
+                                        **attention_kwargs)
         self.ff = nn.Sequential(
             nn.Linear(d_model, dim_feedforward), _ACTIVATIONS[activation](), nn.Dropout(dropout),
             nn.Linear(dim_feedforward, d_model),
