@@ -8,10 +8,14 @@ Padding the whole batch to its longest set wastes work quadratically (64 sets wi
 lengths uniform in 16..512 spend ~3x the needed attention work on padding), and calling
 a kernel once per set wastes it on per-call overhead when sets are many and short. This
 kernel sorts the sets by length and groups neighbours while the padding a group adds
-stays under ``max_waste`` of its work: a set whose length no neighbour shares runs alone
-(no padding, no copy), short sets of similar length share one padded call. Inputs are
-cut with ``split`` and outputs joined with ``cat`` (never per-set slicing), so backward
-is one pass over each tensor however many sets there are.
+stays under ``max_waste`` of its work. By default (``max_waste=0``) only sets of equal
+length share a call, which then needs neither padding nor a mask (a ``cat`` and a
+``view``); a set whose length no other set shares runs alone on a view of the input.
+Measured on 2 cores (``benchmarks/core_varlen.py`` and the README): padding groups to
+within 15% or 30% was slower than this for 64 sets of 16..512, 200 of 64..160 and 1,000
+of 10..40 vectors: the fused kernel's per-call overhead is small next to padded work.
+Inputs are cut with ``split`` and outputs joined with ``cat`` (never per-set slicing), so
+backward is one pass over each tensor however many sets there are.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from .dispatch import attention
 __all__ = ["group_by_length", "varlen_attention"]
 
 
-def group_by_length(lengths: list[int], max_waste: float = 0.15) -> list[list[int]]:
+def group_by_length(lengths: list[int], max_waste: float = 0.0) -> list[list[int]]:
     """Indices of sets grouped so that padding each group to its longest set wastes at
     most ``max_waste`` of the group's (quadratic) attention work. Longest groups first."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
@@ -49,6 +53,12 @@ def group_by_length(lengths: list[int], max_waste: float = 0.15) -> list[list[in
     if group:
         groups.append(group)
     return groups
+
+
+def _stack(pieces: list[torch.Tensor], g: int, n: int) -> torch.Tensor:
+    """``g`` pieces ``(n, H, D)`` of equal length -> ``(g, H, n, D)`` (a view for one piece)."""
+    x = pieces[0][None] if g == 1 else torch.cat(pieces).view(g, n, *pieces[0].shape[1:])
+    return x.transpose(1, 2)
 
 
 def _pad_group(pieces: list[torch.Tensor]) -> torch.Tensor:
@@ -85,7 +95,7 @@ def varlen_attention(
     scale: float | None = None,
     dropout_p: float = 0.0,
     kernel: str = "auto",
-    max_waste: float = 0.15,
+    max_waste: float = 0.0,
     return_weights: bool = False,
 ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
     """Block-diagonal attention over packed sets.
@@ -143,10 +153,13 @@ def varlen_attention(
                 outs[s] = q.new_zeros(0, h, dv)
                 weights[s] = q.new_zeros(h, 0, lk[s])
             continue
-        if len(sets) == 1:  # one set: no padding at all
-            s = sets[0]
-            qg, kg, vg = (t[s].transpose(0, 1)[None] for t in (q_sets, k_sets, v_sets))
-            key_lengths, dense_bias = None, _group_bias(bias, [lq[s]], [lk[s]], q)
+        if len({lq[s] for s in sets}) == 1 and len({lk[s] for s in sets}) == 1:
+            # Equal lengths: stack the sets as a batch, no padding and no mask.
+            g, n, m = len(sets), lq[sets[0]], lk[sets[0]]
+            qg = _stack([q_sets[s] for s in sets], g, n)
+            kg = _stack([k_sets[s] for s in sets], g, m)
+            vg = _stack([v_sets[s] for s in sets], g, m)
+            key_lengths, dense_bias = None, _group_bias(bias, [n], [m], q)
         else:
             qg = _pad_group([q_sets[s] for s in sets])
             kg = _pad_group([k_sets[s] for s in sets])
@@ -158,8 +171,9 @@ def varlen_attention(
                         kernel=kernel, return_weights=return_weights)
         og, wg = res if return_weights else (res, None)
         og = og.transpose(1, 2)  # (G, Lq_max, H, Dv)
-        if len(sets) == 1:
-            outs[sets[0]] = og[0]
+        if key_lengths is None:
+            for s, piece in zip(sets, og.unbind(0), strict=True):
+                outs[s] = piece
         else:
             valid = torch.arange(og.shape[1], device=q.device) < torch.tensor(
                 [lq[s] for s in sets], device=q.device)[:, None]
