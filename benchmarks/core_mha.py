@@ -21,9 +21,9 @@ import argparse
 
 import torch
 import torch.nn.functional as F
-from _timing import interleaved, machine, save
 from torch import nn
 
+from _timing import interleaved, machine, save
 from selfattn.functional import attention
 from selfattn.nn import MultiHeadAttention
 

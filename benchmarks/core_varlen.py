@@ -19,10 +19,11 @@ and ``core_varlen.png``.
 from __future__ import annotations
 
 import argparse
+import itertools
 
 import torch
-from _timing import interleaved, machine, save
 
+from _timing import interleaved, machine, save
 from selfattn.functional import attention, varlen_attention
 from selfattn.nn import MultiHeadAttention
 from selfattn.varlen import lengths_to_offsets, pad
@@ -63,7 +64,7 @@ def core_contenders(lengths, offsets, n, g):
     def loop(qq, kk, vv):
         return [attention(qq[s:e].transpose(0, 1)[None], kk[s:e].transpose(0, 1)[None],
                           vv[s:e].transpose(0, 1)[None])
-                for s, e in zip(bounds[:-1], bounds[1:], strict=True)]
+                for s, e in itertools.pairwise(bounds)]
 
     fwd = {
         "padded": no_grad(lambda: attention(qp, kp, vp, key_lengths=lengths)),

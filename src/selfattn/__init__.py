@@ -7,12 +7,16 @@ Layers of the package (data flows one way, top to bottom):
   fast kernels behind one dispatcher, ``attention``.
 * ``selfattn.positional``: positional encodings (sinusoidal, learned, relative, RoPE,
   ALiBi, FLOATER, RNN) behind one interface.
+* ``selfattn.patterns``: sparse patterns (window, Longformer, BigBird, Sparse Transformer,
+  2-D neighbourhoods, graph edges); importing it registers their exact fast kernels.
 * ``selfattn.nn``: modules: ``SelfAttention``, ``MultiHeadAttention``, encoder layers.
 """
 
-from . import functional, nn, positional, varlen
+from . import functional, nn, patterns, positional, varlen
 from .functional import attention, reference_attention
 
 __version__ = "0.1.0"
 
-__all__ = ["attention", "functional", "nn", "positional", "reference_attention", "varlen"]
+__all__ = [
+    "attention", "functional", "nn", "patterns", "positional", "reference_attention", "varlen",
+]

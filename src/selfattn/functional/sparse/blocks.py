@@ -1,0 +1,183 @@
+"""The block-sparse kernel: Longformer, BigBird, any block layout, and the Sparse Transformer.
+
+Block layouts (``BlockSparsePattern``, ``BigBirdPattern``, ``LongformerPattern``): query
+block ``I`` is one tile over the key blocks of its layout row, gathered by index; the
+pattern's exact pair rule masks inside the tile. Rows with the same number of key blocks
+share one batched call (rows of global blocks, which see everything, form their own).
+
+The Sparse Transformer's patterns are not block-sparse in the original order (their
+strided part touches every earlier block), so each is two parts that a query normalises
+over jointly (``tiles.py`` merges them by log-sum-exp):
+
+* ``StridedPattern(l)``: a window of ``l`` (part A, a band) plus the column of the
+  query's residue class ``i mod l`` (part B: tiles of one class attend to that class).
+* ``FixedPattern(l, c)``: the query's own block (part A) plus the summary positions of
+  the other blocks (part B, one shared key list).
+
+Either way every (query, key) pair is computed in exactly one part, so the cost is
+``O(L * keys per query)`` up to tile padding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+
+import torch
+
+from ...patterns.block import BlockSparsePattern, LongformerPattern, num_blocks
+from ...patterns.sparse_transformer import FixedPattern, StridedPattern
+from ...patterns.window import WindowPattern
+from ..call import AttentionCall
+from .tiles import TileContext, TilePart, dense_weights, run_tiles
+from .window import window_parts
+
+__all__ = ["BLOCK_PATTERNS", "block_parts", "block_sparse_exact_reason", "block_sparse_kernel"]
+
+BLOCK_PATTERNS = (BlockSparsePattern, LongformerPattern, StridedPattern, FixedPattern)
+_MAX_PARTS = 8
+Allows = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def ragged_parts(q_rows: torch.Tensor, k_rows: torch.Tensor, lengths: torch.Tensor, allows: Allows,
+                 n: int, max_parts: int = _MAX_PARTS) -> list[TilePart]:
+    """Tiles whose key lists have different lengths: ``q_rows (T, bq)``, ``k_rows (T, M)``
+    (first ``lengths[t]`` entries valid; ``n`` marks padding). Tiles are grouped into at
+    most ``max_parts`` parts of similar length, each cut to its longest list."""
+    if q_rows.shape[0] == 0:
+        return []
+    order = torch.argsort(lengths, stable=True)
+    groups = torch.tensor_split(order, min(max_parts, order.shape[0]))
+    parts = []
+    for g in groups:
+        if g.numel() == 0:
+            continue
+        m = int(lengths[g].max())
+        if m == 0:
+            continue
+        qr, kr = q_rows[g], k_rows[g, :m]
+        col = torch.arange(m, device=kr.device)[None, :]
+        kr = torch.where(col < lengths[g][:, None], kr, torch.full_like(kr, n))
+        ok = allows(qr[:, :, None], kr[:, None, :]) & (qr < n)[:, :, None] & (kr < n)[:, None, :]
+        parts.append(TilePart(qr.shape[1], m, qr.shape[0], ok, q_rows=qr, k_rows=kr))
+    return parts
+
+
+def layout_parts(layout: torch.Tensor, bs: int, n: int, allows: Allows,
+                 device: torch.device | None) -> list[TilePart]:
+    """Query block ``I`` attends to the key blocks ``J`` with ``layout[I, J]`` (see module doc)."""
+    layout = layout.to(device)
+    nb = layout.shape[0]
+    counts = layout.sum(1)
+    cols = torch.argsort((~layout).to(torch.int8), dim=1, stable=True)  # allowed blocks first
+    r = torch.arange(bs, device=device)
+    q_rows = (torch.arange(nb, device=device)[:, None] * bs + r).clamp(max=n)
+    k_rows = (cols[:, :, None] * bs + r).reshape(nb, nb * bs).clamp(max=n)
+    # Rows with one count share a part: the ragged grouping keeps distinct counts apart.
+    parts = []
+    for c in torch.unique(counts).tolist():
+        rows = torch.nonzero(counts == c)[:, 0]
+        parts += ragged_parts(q_rows[rows], k_rows[rows], counts[rows] * bs, allows, n, max_parts=1)
+    return parts
+
+
+def _longformer_block(pattern: LongformerPattern) -> int:
+    return 32 if pattern.window <= 128 else 64
+
+
+def _strided_parts(pattern: StridedPattern, n: int, device: torch.device | None) -> list[TilePart]:
+    l = pattern.stride
+    local = WindowPattern(l - 1, 0 if pattern.causal else l - 1)
+    parts = window_parts(local, n, n, device).parts
+    bq = 32
+    q_list, k_list, lens = [], [], []
+    for r in range(min(l, n)):
+        cells = torch.arange(r, n, l, device=device)
+        n_r = cells.shape[0]
+        if n_r < 2:
+            continue
+        padded = torch.cat([cells, cells.new_full((bq,), n)])
+        for a in range(0, n_r, bq):
+            q_list.append(padded[a:a + bq])
+            k_list.append(padded[:n_r])
+            lens.append(min(n_r, a + bq - 1) if pattern.causal else n_r)
+    if not q_list:
+        return parts
+    width = max(k.shape[0] for k in k_list)
+    k_rows = torch.stack([torch.cat([k, k.new_full((width - k.shape[0],), n)]) for k in k_list])
+
+    def column(qp: torch.Tensor, kp: torch.Tensor) -> torch.Tensor:  # the class minus the band
+        return pattern.allows(qp, kp) & (qp != kp)
+
+    parts += ragged_parts(torch.stack(q_list), k_rows, torch.tensor(lens, device=device), column, n)
+    return parts
+
+
+def _fixed_parts(pattern: FixedPattern, n: int, device: torch.device | None) -> list[TilePart]:
+    l, c = pattern.block, pattern.summary
+    bq = l * max(1, 32 // l)
+    t = -(-n // bq)
+    r = torch.arange(bq, device=device)[:, None]
+    j = torch.arange(bq, device=device)[None, :]
+    own = (r // l == j // l) & ((j <= r) if pattern.causal else True)
+    parts = [TilePart(bq, bq, t, own[None], k_offset=0)]
+    summary = torch.nonzero(torch.arange(n, device=device) % l >= l - c)[:, 0]
+    if summary.numel() == 0:
+        return parts
+    q_rows = (torch.arange(t, device=device)[:, None] * bq + torch.arange(bq, device=device)).clamp(max=n)
+    k_rows = summary[None, :].expand(t, -1)
+    if pattern.causal:  # keys before the tile's last block only
+        last_block = (torch.clamp((torch.arange(t, device=device) + 1) * bq, max=n) - 1) // l
+        lens = torch.searchsorted(summary, last_block * l)
+    else:
+        lens = torch.full((t,), summary.numel(), device=device)
+
+    def others(qp: torch.Tensor, kp: torch.Tensor) -> torch.Tensor:  # own block is in part A
+        return pattern.allows(qp, kp) & (qp // l != kp // l)
+
+    return parts + ragged_parts(q_rows, k_rows, lens, others, n)
+
+
+def block_parts(pattern: object, n: int, device: torch.device | None = None) -> list[TilePart]:
+    """The tiles that compute ``pattern`` on a sequence of ``n`` (cached per pattern object)."""
+    return _block_plan(pattern, n, torch.device("cpu") if device is None else torch.device(device))
+
+
+@lru_cache(maxsize=16)
+def _block_plan(pattern: object, n: int, device: torch.device) -> list[TilePart]:
+    if isinstance(pattern, StridedPattern):
+        return _strided_parts(pattern, n, device)
+    if isinstance(pattern, FixedPattern):
+        return _fixed_parts(pattern, n, device)
+    if isinstance(pattern, LongformerPattern):
+        bs = _longformer_block(pattern)
+        layout = pattern.block_layout(n, bs)
+    else:
+        assert isinstance(pattern, BlockSparsePattern)
+        bs = pattern.block_size
+        layout = pattern.layout(num_blocks(n, bs))
+
+    def allows(qp: torch.Tensor, kp: torch.Tensor) -> torch.Tensor:
+        return pattern.allows(qp.clamp(max=n - 1), kp.clamp(max=n - 1), n)
+
+    return layout_parts(layout, bs, n, allows, device)
+
+
+def block_sparse_exact_reason(call: AttentionCall) -> str | None:
+    """None if the block-sparse kernel computes this call exactly, else why not."""
+    if not isinstance(call.pattern, BLOCK_PATTERNS):
+        return "the pattern is not block-sparse (Longformer, BigBird, BlockSparse, Strided, Fixed)"
+    _, _, lq, lk = call.shape
+    if lq != lk:
+        raise ValueError(f"pattern: {call.pattern!r} is a self-attention pattern; expected Lq == Lk, "
+                         f"got Lq={lq}, Lk={lk}")
+    return None
+
+
+def block_sparse_kernel(call: AttentionCall) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``Kernel.run`` for the block-sparse patterns; weights are dense."""
+    lq = call.shape[2]
+    ctx = TileContext(call)
+    parts = block_parts(call.pattern, lq, call.q.device)
+    out, weights = run_tiles(ctx, parts)
+    return out, (dense_weights(ctx, parts, weights) if weights is not None else None)

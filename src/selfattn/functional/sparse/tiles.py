@@ -1,0 +1,251 @@
+"""Tiles: the engine behind the window, block-sparse and 2-D neighbourhood kernels.
+
+A sparse pattern is computed as a set of dense tiles. A *part* cuts the queries into tiles
+of ``bq`` rows; tile ``t`` attends to ``m`` key rows, either a band of the sequence
+(``k_rows=None``: rows ``t * bq - k_offset + c``, read through a strided view, no copy) or
+rows gathered by index (``k_rows``). ``allowed`` says which (query, key) pairs of each
+tile belong to the part, so each tile is a small masked dense attention, and the cost is
+``O(L * m)`` instead of ``O(L^2)``. A pattern may need several parts (a window plus a
+strided column, say); a query then normalises jointly over every part it appears in.
+
+Two paths compute the same thing:
+
+* **fused** (``tiles_flash.py``; dot scores, softmax, no dropout, no weights, a bias
+  without gradient): PyTorch's CPU flash kernel on the tile batch, parts merged by their
+  log-sum-exp;
+* **explicit** (here; every other option: any score, normalisation, dropout, weights,
+  learnable biases): the tile scores are materialised and autograd does the backward.
+
+Empty rows (no allowed key) get zero output and zero gradient on both paths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from ..bias import ScoreBias
+from ..call import AttentionCall
+from ..normalize import normalize_scores
+
+__all__ = ["TileContext", "TilePart", "dense_weights", "pair_terms", "run_explicit", "run_tiles"]
+
+_NEG_INF = float("-inf")
+
+
+@dataclass
+class TilePart:
+    """One family of tiles (see the module docstring).
+
+    ``allowed``: bool ``(T|1, bq, m)``, the pattern's pairs that this part computes.
+    ``q_rows``: ``(T, bq)`` query rows (``Lq`` marks padding), or None for consecutive
+    blocks (tile ``t`` holds rows ``t*bq .. t*bq + bq - 1``; rows >= Lq are padding).
+    ``k_rows``: ``(T|1, m)`` key rows (``Lk`` marks padding), or None for the band of rows
+    ``t*bq - k_offset + c`` (only when ``Lq == Lk``; rows outside ``[0, Lk)`` are invalid).
+    Within one tile, every valid key row appears at most once.
+    """
+
+    bq: int
+    m: int
+    num_tiles: int
+    allowed: torch.Tensor
+    q_rows: torch.Tensor | None = None
+    k_rows: torch.Tensor | None = None
+    k_offset: int = 0
+    cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def q_index(self, device: torch.device) -> torch.Tensor:
+        if self.q_rows is not None:
+            return self.q_rows
+        return torch.arange(self.num_tiles * self.bq, device=device).view(self.num_tiles, self.bq)
+
+    def k_index(self, device: torch.device) -> torch.Tensor:
+        if self.k_rows is not None:
+            return self.k_rows
+        t = torch.arange(self.num_tiles, device=device)[:, None] * self.bq
+        return t - self.k_offset + torch.arange(self.m, device=device)[None, :]
+
+
+@dataclass
+class TileContext:
+    """A validated call plus what packed input adds: ``segments`` ``(L,)`` (the set of each
+    row; pairs across sets are not allowed) and ``positions`` ``(L,)`` (a row's position
+    inside its set, for a ``ScoreBias``). Packed input has batch 1 and ``Lq == Lk``."""
+
+    call: AttentionCall
+    segments: torch.Tensor | None = None
+    positions: torch.Tensor | None = None
+
+
+# -- the pairs of a part: masks and biases --------------------------------------------------
+def pair_terms(ctx: TileContext, part: TilePart) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``allowed`` bool and ``bias`` float (or None), both ``(B|1, H|1, T|1, bq, m)``."""
+    call = ctx.call
+    _, _, lq, lk = call.shape
+    dev = call.q.device
+    qi, kj = part.q_index(dev), part.k_index(dev)
+    qc, kc = qi.clamp(0, max(lq - 1, 0)), kj.clamp(0, max(lk - 1, 0))
+    qcol, krow = qc[..., :, None], kc[..., None, :]
+    allowed = part.allowed & (qi < lq)[..., :, None] & ((kj >= 0) & (kj < lk))[..., None, :]
+    if call.causal:
+        allowed = allowed & (krow <= qcol + (lk - lq))
+    if ctx.segments is not None:
+        allowed = allowed & (ctx.segments[qcol] == ctx.segments[krow])
+    allowed = allowed[None, None]
+    if call.key_mask is not None:
+        allowed = allowed & call.key_mask[:, kc][:, None, :, None, :]
+    if call.mask is not None:
+        m4 = call.mask if call.mask.dim() == 4 else call.mask[None, None]
+        allowed = allowed & m4[:, :, qcol, krow]
+    bias = None
+    if isinstance(call.bias, ScoreBias):
+        if ctx.positions is not None:
+            qp, kp = ctx.positions[qcol], ctx.positions[krow]
+        else:
+            qp, kp = qcol + (lk - lq), krow
+        bias = call.bias.pairwise(qp, kp).to(call.q.dtype)[None]
+    elif call.bias is not None:
+        b4 = call.bias if call.bias.dim() == 4 else call.bias[None, None]
+        bias = b4[:, :, qcol, krow]
+    if bias is not None and bool(torch.isneginf(bias).any()):
+        finite = bias > _NEG_INF  # an additive -inf is a mask
+        allowed = allowed & finite
+        bias = bias.masked_fill(~finite, 0.0)
+    return allowed, bias
+
+
+# -- tiles of q, k, v (explicit path: autograd-friendly views and gathers) -------------------
+def q_tiles(x: torch.Tensor, part: TilePart) -> torch.Tensor:
+    """``(B, H, L, D)`` -> ``(B, H, T, bq, D)``."""
+    b, h, n, d = x.shape
+    if part.q_rows is None:
+        x = F.pad(x, (0, 0, 0, part.num_tiles * part.bq - n))
+        return x.view(b, h, part.num_tiles, part.bq, d)
+    return torch.cat([x, x.new_zeros(b, h, 1, d)], 2)[:, :, part.q_rows]
+
+
+def k_tiles(x: torch.Tensor, part: TilePart) -> torch.Tensor:
+    """``(B, H, L, D)`` -> ``(B, H, T|1, m, D)``."""
+    b, h, n, d = x.shape
+    if part.k_rows is None:
+        total = (part.num_tiles - 1) * part.bq + part.m
+        x = F.pad(x, (0, 0, part.k_offset, max(0, total - part.k_offset - n)))[:, :, :total]
+        return x.unfold(2, part.m, part.bq).transpose(-1, -2)
+    return torch.cat([x, x.new_zeros(b, h, 1, d)], 2)[:, :, part.k_rows]
+
+
+def _rows(part: TilePart, lq: int, device: torch.device) -> torch.Tensor:
+    """``(T, bq)`` output row of every tile row, ``lq`` for padding."""
+    return part.q_index(device).clamp(max=lq)
+
+
+# -- explicit path ---------------------------------------------------------------------------
+def _joint_normalize(scores: list[torch.Tensor], allowed: list[torch.Tensor], rows: list[torch.Tensor],
+                     n_rows: int, normalize: str) -> list[torch.Tensor]:
+    """``normalize_scores`` over the union of several parts: row ``rows[p][t, r]`` of the
+    output gathers the keys of tile row ``(t, r)`` of every part (``n_rows`` = padding)."""
+    b, h = scores[0].shape[:2]
+    dev, dt = scores[0].device, scores[0].dtype
+    masked = [s.masked_fill(~a, _NEG_INF) for s, a in zip(scores, allowed, strict=True)]
+    flat = [r.reshape(-1) for r in rows]
+    count = torch.zeros(b, h, n_rows + 1, device=dev, dtype=dt)
+    for s, r in zip(masked, flat, strict=True):
+        count = count.index_add(2, r, (s > _NEG_INF).sum(-1).to(dt).reshape(b, h, -1))
+    has = count > 0
+
+    def per_tile(stat: torch.Tensor, p: int) -> torch.Tensor:
+        return stat[:, :, rows[p]][..., None]
+
+    if normalize == "softmax":
+        top = torch.full((b, h, n_rows + 1), _NEG_INF, device=dev, dtype=dt)
+        for s, r in zip(masked, flat, strict=True):
+            m = s.detach().amax(-1).reshape(b, h, -1)
+            top = top.scatter_reduce(2, r.expand(b, h, -1), m.expand(b, h, -1), "amax")
+        top = torch.where(has, top, torch.zeros_like(top))
+        e = [torch.exp(s - per_tile(top, p)) for p, s in enumerate(masked)]
+        denom = torch.zeros(b, h, n_rows + 1, device=dev, dtype=dt)
+        for x, r in zip(e, flat, strict=True):
+            denom = denom.index_add(2, r, x.sum(-1).reshape(b, h, -1))
+        denom = torch.where(has, denom, torch.ones_like(denom))
+        return [x / per_tile(denom, p) for p, x in enumerate(e)]
+    n = count.clamp_min(1)
+    out = []
+    for p, s in enumerate(masked):
+        fin = s > _NEG_INF
+        safe = torch.where(fin, s, torch.zeros_like(s))
+        w = torch.relu(safe) / per_tile(n, p) if normalize == "relu" else torch.sigmoid(
+            safe - torch.log(per_tile(n, p)))
+        out.append(torch.where(fin, w, torch.zeros_like(w)))
+    return out
+
+
+def _tile_scores(call: AttentionCall, qt: torch.Tensor, kt: torch.Tensor) -> torch.Tensor:
+    if call.score == "dot":
+        return torch.matmul(qt, kt.transpose(-1, -2))
+    # A callable score is pairwise, so tiles can ride in its batch axis: (B*T, H, bq, D).
+    b, h, t, bq, d = qt.shape
+    kt = kt.expand(b, h, t, *kt.shape[-2:])
+    s = call.score(qt.permute(0, 2, 1, 3, 4).reshape(b * t, h, bq, d),
+                   kt.permute(0, 2, 1, 3, 4).reshape(b * t, h, kt.shape[-2], kt.shape[-1]))
+    return s.reshape(b, t, h, bq, -1).permute(0, 2, 1, 3, 4)
+
+
+def run_explicit(ctx: TileContext, parts: list[TilePart]
+                 ) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+    """Every option, through autograd. Returns the output ``(B, H, Lq, Dv)`` and, with
+    ``need_weights``, the weights of each part ``(B, H, T, bq, m)``."""
+    call = ctx.call
+    b, h, lq, _ = call.shape
+    dev = call.q.device
+    scores, allowed = [], []
+    for part in parts:
+        a, bias = pair_terms(ctx, part)
+        s = _tile_scores(call, q_tiles(call.q, part), k_tiles(call.k, part)) * call.scale
+        scores.append(s if bias is None else s + bias)
+        allowed.append(a)
+    if len(parts) == 1 and parts[0].q_rows is None:
+        weights = [normalize_scores(scores[0], allowed[0], call.normalize)]
+    else:
+        rows = [_rows(p, lq, dev) for p in parts]
+        weights = _joint_normalize(scores, allowed, rows, lq, call.normalize)
+    out = None
+    for part, w in zip(parts, weights, strict=True):
+        wd = F.dropout(w, call.dropout_p) if call.dropout_p > 0 else w
+        o = torch.matmul(wd, k_tiles(call.v, part))  # (B, H, T, bq, Dv)
+        if part.q_rows is None:
+            o = o.reshape(b, h, -1, o.shape[-1])[:, :, :lq]
+        else:
+            acc = o.new_zeros(b, h, lq + 1, o.shape[-1])
+            rows = _rows(part, lq, dev).reshape(-1)
+            o = acc.index_add(2, rows, o.reshape(b, h, -1, o.shape[-1]))[:, :, :lq]
+        out = o if out is None else out + o
+    assert out is not None
+    return out, (weights if call.need_weights else None)
+
+
+def run_tiles(ctx: TileContext, parts: list[TilePart]
+              ) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+    """The output ``(B, H, Lq, Dv)`` and, with ``need_weights``, each part's tile weights."""
+    from . import tiles_flash  # the fused path builds on this module (import cycle otherwise)
+
+    if tiles_flash.flash_supported(ctx.call) is None:
+        return tiles_flash.run_flash(ctx, parts), None
+    return run_explicit(ctx, parts)
+
+
+def dense_weights(ctx: TileContext, parts: list[TilePart], weights: list[torch.Tensor]) -> torch.Tensor:
+    """Tile weights -> ``(B, H, Lq, Lk)`` (zeros off the pattern), differentiable."""
+    call = ctx.call
+    b, h, lq, lk = call.shape
+    dev = call.q.device
+    dense = weights[0].new_zeros(b, h, lq + 1, lk + 1)
+    for part, w in zip(parts, weights, strict=True):
+        qi = _rows(part, lq, dev)
+        kj = part.k_index(dev)
+        kj = torch.where((kj >= 0) & (kj < lk), kj, torch.full_like(kj, lk))
+        idx = (qi[..., :, None] * (lk + 1) + kj[..., None, :]).expand(w.shape[-3:]).reshape(-1)
+        dense = dense.reshape(b, h, -1).index_add(2, idx, w.expand(b, h, *w.shape[2:]).reshape(b, h, -1))
+        dense = dense.view(b, h, lq + 1, lk + 1)
+    return dense[:, :, :lq, :lk]
