@@ -5,6 +5,7 @@
     selfattn experiment NAME [--scale small|full]      one of the lecture's claims, as JSON + PNG
     selfattn data list | get NAME                      the real data sets (see selfattn.data)
     selfattn viz positional OUT.png                    every positional encoding as a heat map
+    selfattn bench lra                                 the efficient variants on a PyTorch LRA
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .data.cli import add_subparser as add_data
 
     add_data(sub)
+    from .bench.cli import add_subparser as add_bench
+
+    add_bench(sub)
     from .viz.positional import add_subparser as add_viz_positional
 
     viz = sub.add_parser("viz", help="pictures: positional encodings, ...")

@@ -179,3 +179,10 @@ def test_encoder_layer_takes_any_attention_by_factory_or_name():
     assert isinstance(EncoderLayer(8, 2, attention="full").self_attn, MultiHeadAttention)
     with pytest.raises(ValueError, match="name: expected one of"):
         EncoderLayer(8, 2, attention="no-such-attention")
+
+
+def test_encoder_layer_builds_variants_with_their_own_attention_dropout():
+    layer = EncoderLayer(16, 4, dropout=0.1, attention="performer", attention_dropout=0.0)
+    assert type(layer.self_attn).__name__ == "PerformerAttention"
+    x = torch.randn(2, 9, 16)
+    assert layer(x, key_lengths=torch.tensor([9, 3])).shape == (2, 9, 16)

@@ -6,7 +6,25 @@ Shapes are batch-first ``(batch, length, dim)``; masks are bool with ``True`` = 
 from .attention import MultiHeadAttention, SelfAttention
 from .encoder import Encoder, EncoderLayer, make_attention
 from .scores import AdditiveScore
+from .variants import (
+    ATTENTION_VARIANTS,
+    LinearAttentionState,
+    LinearTransformerAttention,
+    LinformerAttention,
+    NystromAttention,
+    PerformerAttention,
+    ReformerAttention,
+    SinkhornAttention,
+    SynthesizerDenseAttention,
+    SynthesizerRandomAttention,
+    attention_names,
+    build_attention,
+)
 
 __all__ = [
-    "AdditiveScore", "Encoder", "EncoderLayer", "MultiHeadAttention", "SelfAttention", "make_attention",
+    "ATTENTION_VARIANTS", "AdditiveScore", "Encoder", "EncoderLayer", "LinearAttentionState",
+    "LinearTransformerAttention", "LinformerAttention", "MultiHeadAttention", "NystromAttention",
+    "PerformerAttention", "ReformerAttention", "SelfAttention", "SinkhornAttention",
+    "SynthesizerDenseAttention", "SynthesizerRandomAttention", "attention_names", "build_attention",
+    "make_attention",
 ]

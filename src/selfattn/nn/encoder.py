@@ -44,7 +44,9 @@ class EncoderLayer(nn.Module):
     Args:
         d_model: width of the vectors. num_heads: attention heads.
         dim_feedforward: hidden width of the feed-forward network (default ``4 * d_model``).
-        dropout: on the attention weights, after each sub-layer and inside the feed-forward.
+        dropout: after each sub-layer and inside the feed-forward; also on the attention
+            weights unless ``attention_dropout`` is given (variants that never form weights,
+            such as Performer, need ``attention_dropout=0``).
         activation: ``"gelu"`` or ``"relu"``.
         norm_first: pre-norm (True) or post-norm (False).
         attention: ``"full"`` (``MultiHeadAttention``), the name of an efficient variant
@@ -58,14 +60,15 @@ class EncoderLayer(nn.Module):
     def __init__(self, d_model: int, num_heads: int, dim_feedforward: int | None = None,
                  dropout: float = 0.1, activation: str = "gelu", norm_first: bool = True,
                  attention: str | Callable[..., nn.Module] = "full",
-                 **attention_kwargs: Any) -> None:
+                 attention_dropout: float | None = None, **attention_kwargs: Any) -> None:
         super().__init__()
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation: expected one of {sorted(_ACTIVATIONS)}, "
                              f"got {activation!r}")
         dim_feedforward = dim_feedforward or 4 * d_model
-        self.self_attn = make_attention(attention, d_model, num_heads, dropout=dropout,
-                                        **attention_kwargs)
+        self.self_attn = make_attention(
+            attention, d_model, num_heads,
+            dropout=dropout if attention_dropout is None else attention_dropout, **attention_kwargs)
         self.ff = nn.Sequential(
             nn.Linear(d_model, dim_feedforward), _ACTIVATIONS[activation](), nn.Dropout(dropout),
             nn.Linear(dim_feedforward, d_model),
