@@ -1,6 +1,7 @@
 """The ``selfattn`` command.
 
     selfattn demo [--steps N] [--out DIR] [--seed S]   train the demo tagger, print metrics
+    selfattn train TASK [--config F] [key=value ...]   train a task from configs/ (eval RUN, predict RUN IN)
     selfattn kernels                                   the attention kernels and what each computes
     selfattn experiment NAME [--scale small|full]      one of the lecture's claims, as JSON + PNG
     selfattn data list | get NAME                      the real data sets (see selfattn.data)
@@ -67,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .data.cli import add_subparser as add_data
 
     add_data(sub)
+    from .train.cli import add_subparsers as add_train
+
+    add_train(sub)
     from .bench.cli import add_subparser as add_bench
 
     add_bench(sub)

@@ -1,0 +1,294 @@
+"""Models from a config: input vectors -> encoder (self-attention or a baseline) -> head.
+
+The lecture's pipeline for one task [4-8]: each input becomes a vector (a learned word
+embedding, a projection of feature vectors), an encoder turns the set of ``n`` vectors
+into ``n`` vectors that each saw the whole set (stacked self-attention layers), and a
+head reads the answer: a label per vector or one label per set.
+
+``build_model(model_cfg, spec)`` is the one factory; ``spec`` describes the data:
+``{"input": {"kind": "tokens", "vocab_sizes": [V, ...]} | {"kind": "features", "dim": D},
+"task": "vector" | "set", "outputs": k, "max_len": L}``. The attention variant
+(``selfattn.nn.variants.build_attention``), positional scheme
+(``selfattn.positional.build_positional``) and attention pattern are each chosen by name
+in ``attention_module`` / ``positional_module`` / ``pattern_mask`` below.
+
+Shapes: ``x (B, L)`` or ``(B, L, F)`` int token ids (``F`` fields, summed embeddings), or
+``(B, L, D)`` float features; ``mask (B, L)`` bool, ``True`` = real vector. Outputs:
+``(B, L, k)`` per vector or ``(B, k)`` per set.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+
+from .baselines import BASELINES, build_baseline
+from .encoder import EncoderLayer
+from .heads import SetHead, VectorHead
+
+__all__ = ["PATTERNS", "AttentionEncoder", "InputEmbedding", "SetModel", "attention_module",
+           "build_model", "pattern_mask", "positional_module"]
+
+PATTERNS = ("none", "window", "graph", "grid")
+
+
+# -- the three named choices: one place to point at the registries ---------------------
+def attention_module(name: str, width: int, heads: int, dropout: float,
+                     options: dict[str, Any]) -> nn.Module:
+    """The self-attention module ``name`` (``"full"`` = ``MultiHeadAttention``)."""
+    from .variants import ATTENTION_VARIANTS, build_attention
+
+    cls = ATTENTION_VARIANTS.get(name)
+    supports_dropout = cls is None or getattr(cls, "supports", {}).get("dropout", True)
+    kwargs = dict(options)
+    if supports_dropout:
+        kwargs.setdefault("dropout", dropout)
+    return build_attention(name, width, heads, **kwargs)
+
+
+def positional_module(name: str, width: int, heads: int, options: dict[str, Any]) -> nn.Module:
+    """The positional scheme ``name`` (``.where`` says inputs or attention)."""
+    from ..positional import build_positional
+
+    return build_positional(name, d_model=width, num_heads=heads, **options)
+
+
+def pattern_mask(pattern: str, length: int, *, window: int = 8, edge_index: torch.Tensor | None = None,
+                 batch_size: int = 1, grids: torch.Tensor | None = None,
+                 device: torch.device | None = None) -> torch.Tensor | None:
+    """Dense bool mask (``True`` = may attend) for a pattern over padded sets of ``length``.
+
+    Window and grid masks come from ``selfattn.patterns``; ``MultiHeadAttention`` takes a
+    dense ``mask=`` today, so the sparse kernels are not used by these models yet.
+
+    ``window``: ``|i - j| <= window``, ``(L, L)``. ``graph``: node ``i`` attends to itself
+    and to every ``j`` with an edge ``j -> i``; ``edge_index (2, E)`` numbers node ``i`` of
+    set ``b`` as ``b * L + i`` (``selfattn.data.collate``'s padded convention); gives
+    ``(B, 1, L, L)``. ``grid``: cells within ``window`` rows and columns of each other on
+    the sets' common ``grids[0]`` = (height, width) grid, ``(L, L)``.
+    """
+    if pattern == "none":
+        return None
+    pos = torch.arange(length, device=device)
+    if pattern == "window":
+        from ..patterns import WindowPattern
+
+        return WindowPattern(left=window).dense_mask(length, length, device=device)
+    if pattern == "grid":
+        from ..patterns import Neighborhood2DPattern
+
+        if grids is None:
+            raise ValueError("grids: the 'grid' pattern needs each set's (height, width)")
+        h, w = (int(v) for v in grids[0])
+        if h * w != length or not bool((grids == grids[0]).all()):
+            raise ValueError(f"grids: expected one grid of {length} cells for the whole batch, "
+                             f"got {grids.tolist()}")
+        cells = Neighborhood2DPattern(h, w, 2 * window + 1, border="clip")
+        return cells.dense_mask(length, length, device=device)
+    if pattern == "graph":
+        if edge_index is None:
+            raise ValueError("edge_index: the 'graph' pattern needs the batch's edges")
+        mask = torch.zeros(batch_size, length, length, dtype=torch.bool, device=device)
+        src, dst = edge_index[0], edge_index[1]
+        mask[src // length, dst % length, src % length] = True
+        mask[:, pos, pos] = True
+        return mask[:, None]
+    raise ValueError(f"pattern: expected one of {list(PATTERNS)}, got {pattern!r}")
+
+
+# -- modules ------------------------------------------------------------------------
+class InputEmbedding(nn.Module):
+    """Token ids -> sum of one embedding per field; or features -> a linear projection.
+
+    ``spec["frozen_fields"] = {"f": dim}`` makes field ``f`` a fixed ``dim``-wide table
+    (pretrained vectors, copied in by the task) followed by a learned projection to the
+    model width. Float features are standardised with the ``mean``/``std`` buffers (set
+    from the training data; saved with the weights).
+    """
+
+    def __init__(self, spec: dict[str, Any], dim: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.kind = spec["kind"]
+        if self.kind == "tokens":
+            frozen = {int(k): int(v) for k, v in (spec.get("frozen_fields") or {}).items()}
+            self.tables = nn.ModuleList()
+            self.projections = nn.ModuleDict()
+            for f, v in enumerate(spec["vocab_sizes"]):
+                table = nn.Embedding(v, frozen.get(f, dim), padding_idx=0)
+                nn.init.normal_(table.weight, std=dim ** -0.5)
+                with torch.no_grad():
+                    table.weight[0].zero_()
+                if f in frozen:
+                    table.weight.requires_grad_(False)
+                    self.projections[str(f)] = nn.Linear(frozen[f], dim, bias=False)
+                self.tables.append(table)
+        elif self.kind == "features":
+            d_in = int(spec["dim"])
+            self.register_buffer("mean", torch.zeros(d_in))
+            self.register_buffer("std", torch.ones(d_in))
+            self.proj = nn.Linear(d_in, dim)
+        else:
+            raise ValueError(f"spec['input']['kind']: expected 'tokens' or 'features', got {self.kind!r}")
+        self.drop = nn.Dropout(dropout)
+        self.dim = dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "tokens":
+            if x.is_floating_point():
+                raise TypeError(f"x: expected int token ids (B, L[, fields]), got {x.dtype}")
+            fields = x[..., None] if x.dim() == 2 else x
+            if fields.shape[-1] != len(self.tables):
+                raise ValueError(f"x: expected {len(self.tables)} token fields, got shape {tuple(x.shape)}")
+            h = 0
+            for i, table in enumerate(self.tables):
+                e = table(fields[..., i])
+                h = h + (self.projections[str(i)](e) if str(i) in self.projections else e)
+        else:
+            h = self.proj((x - self.mean) / self.std)
+        return self.drop(h)
+
+
+class AttentionEncoder(nn.Module):
+    """Positions + ``depth`` self-attention layers (any variant, any positional scheme).
+
+    ``forward(h (B, L, d), mask (B, L), attn_mask=None, return_weights=False)``; an input
+    positional encoding is added first (padded slots excluded), an attention one is inside
+    every layer. Returns ``(B, L, d)`` and optionally each layer's ``(B, H, L, L)`` weights.
+    """
+
+    def __init__(self, width: int, depth: int, heads: int, *, ff: int = 0, dropout: float = 0.1,
+                 norm: str = "pre", attention: str = "full", attention_options: dict | None = None,
+                 positional: str = "sinusoidal", positional_options: dict | None = None,
+                 activation: str = "gelu") -> None:
+        super().__init__()
+        if norm not in ("pre", "post"):
+            raise ValueError(f"norm: expected 'pre' or 'post', got {norm!r}")
+        pos = positional_module(positional, width, heads, positional_options or {})
+        if pos.where == "attention" and attention not in ("full", "mha"):
+            raise ValueError(f"positional: {positional!r} works inside full attention only, got "
+                             f"attention={attention!r}; use an input encoding (e.g. 'sinusoidal')")
+        self.inputs = pos if pos.where == "inputs" else None
+        self.layers = nn.ModuleList()
+        for _ in range(depth):
+            layer = EncoderLayer(width, heads, dim_feedforward=ff or 4 * width, dropout=dropout,
+                                 activation=activation, norm_first=norm == "pre")
+            layer.self_attn = attention_module(attention, width, heads, dropout, attention_options or {})
+            if pos.where == "attention":
+                scheme = copy.deepcopy(pos)
+                for key, value in scheme.attention_kwargs(heads, width // heads).items():
+                    setattr(layer.self_attn, key, value)
+                layer.self_attn = scheme.attention_module(layer.self_attn)
+            self.layers.append(layer)
+        self.norm = nn.LayerNorm(width) if norm == "pre" else nn.Identity()
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor | None = None,
+                attn_mask: torch.Tensor | None = None, return_weights: bool = False, **_):
+        lengths = None if mask is None else mask.sum(1)
+        if self.inputs is not None:
+            h = self.inputs(h, lengths=lengths)
+        kw: dict[str, Any] = {}
+        if mask is not None:
+            kw["key_mask"] = mask
+        if attn_mask is not None:
+            kw["mask"] = attn_mask
+        weights = []
+        for layer in self.layers:
+            if return_weights:
+                h, w = layer(h, return_weights=True, **kw)
+                weights.append(w)
+            else:
+                h = layer(h, **kw)
+        h = self.norm(h)
+        return (h, weights) if return_weights else h
+
+
+class SetModel(nn.Module):
+    """embedding -> encoder -> head, for per-vector (``task="vector"``) or per-set outputs.
+
+    ``forward(x, mask, edge_index=None, grids=None, return_weights=False)``. With
+    ``cls=True`` a learned vector is put in front of every set (read by ``first`` pooling).
+    Regression outputs are de-standardised with the ``target_mean``/``target_std`` buffers.
+    """
+
+    def __init__(self, embed: nn.Module, encoder: nn.Module, head: nn.Module, task: str,
+                 width: int, pattern: str = "none", window: int = 8, cls: bool = False,
+                 outputs: int = 1) -> None:
+        super().__init__()
+        self.embed, self.encoder, self.head = embed, encoder, head
+        self.task, self.pattern, self.window = task, pattern, window
+        self.cls = nn.Parameter(torch.randn(width) * width ** -0.5) if cls else None
+        self.register_buffer("target_mean", torch.zeros(outputs))
+        self.register_buffer("target_std", torch.ones(outputs))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, *,
+                edge_index: torch.Tensor | None = None, grids: torch.Tensor | None = None,
+                return_weights: bool = False):
+        h = self.embed(x)
+        b, length = h.shape[:2]
+        if mask is None:
+            mask = torch.ones(b, length, dtype=torch.bool, device=h.device)
+        attn_mask = pattern_mask(self.pattern, length, window=self.window, edge_index=edge_index,
+                                 batch_size=b, grids=grids, device=h.device)
+        if self.cls is not None:
+            h = torch.cat([self.cls.to(h.dtype).expand(b, 1, -1), h], 1)
+            mask = torch.cat([mask.new_ones(b, 1), mask], 1)
+            if attn_mask is not None:
+                attn_mask = nn.functional.pad(attn_mask, (1, 0, 1, 0), value=True)
+        res = self.encoder(h, mask=mask, attn_mask=attn_mask, grids=grids, return_weights=return_weights)
+        h, weights = res if return_weights else (res, None)
+        if self.task == "vector":
+            out = self.head(h[:, 1:] if self.cls is not None else h)
+        else:
+            out = self.head(h, mask)
+        return (out, weights) if return_weights else out
+
+    def denormalize(self, out: torch.Tensor) -> torch.Tensor:
+        """Regression outputs in the target's own units."""
+        return out * self.target_std + self.target_mean
+
+
+def build_model(cfg: dict[str, Any], spec: dict[str, Any]) -> SetModel:
+    """A :class:`SetModel` from a model config (see ``selfattn.train.config``) and a data spec."""
+    kind, width = cfg["kind"], int(cfg["width"])
+    dropout = float(cfg.get("dropout", 0.1))
+    task, outputs = spec["task"], int(spec["outputs"])
+    cls = task == "set" and cfg.get("pooling") == "first"
+    if kind == "pretrained":
+        from .pretrained import load_pretrained
+
+        encoder = load_pretrained(cfg["pretrained"])
+        embed: nn.Module = nn.Identity()
+        width = encoder.width
+        cls = False  # the tokenizer already puts [CLS] first
+    else:
+        embed = InputEmbedding(spec["input"], width, dropout)
+        if kind == "transformer":
+            options = dict(cfg.get("attention_options") or {})
+            needs_len = cfg.get("attention") in {"linformer", "synthesizer_dense", "synthesizer_random",
+                                                 "synthesizer", "sinkhorn"}
+            if needs_len:
+                options.setdefault("max_len", int(spec.get("max_len", 512)) + int(cls))
+            encoder = AttentionEncoder(
+                width, int(cfg["depth"]), int(cfg["heads"]), ff=int(cfg.get("ff") or 0), dropout=dropout,
+                norm=cfg.get("norm", "pre"), attention=cfg.get("attention", "full"),
+                attention_options=options, positional=cfg.get("positional", "sinusoidal"),
+                positional_options=cfg.get("positional_options") or {})
+        elif kind in BASELINES:
+            encoder = build_baseline(kind, width, width, depth=int(cfg["depth"]), dropout=dropout,
+                                     window=int(cfg.get("window", 2)), kernel=int(cfg.get("kernel", 3)),
+                                     bidirectional=bool(cfg.get("bidirectional", True)))
+        else:
+            raise ValueError(f"model.kind: expected one of {['transformer', 'pretrained', *BASELINES]}, "
+                             f"got {kind!r}")
+    if task == "vector":
+        head: nn.Module = VectorHead(width, outputs, int(cfg.get("head_hidden", 0)), dropout)
+    elif task == "set":
+        head = SetHead(width, outputs, cfg.get("pooling", "mean"), int(cfg.get("head_hidden", 0)), dropout)
+    else:
+        raise ValueError(f"spec['task']: expected 'vector' or 'set' (seq2seq: selfattn.nn.seq2seq), "
+                         f"got {task!r}")
+    pattern = cfg.get("pattern", "none") if kind == "transformer" else "none"
+    return SetModel(embed, encoder, head, task, width, pattern, int(cfg.get("window", 8)), cls, outputs)

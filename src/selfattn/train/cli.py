@@ -1,0 +1,173 @@
+"""``selfattn train | eval | predict``: the command-line side of ``selfattn.train``.
+
+    selfattn train TASK [--config FILE] [--resume RUN] [--devices N --strategy ddp] [key=value ...]
+    selfattn train --list
+    selfattn eval RUN
+    selfattn predict RUN INPUT [--out FILE]
+
+``TASK`` is a preset (``selfattn train --list``); ``--config`` merges a YAML file over it
+and ``key=value`` overrides (``model.width=64 trainer.max_epochs=3``) come last. A bad
+config stops before any data is read, naming the key and the valid choices (exit 2).
+``add_subparsers(sub)`` adds the three commands to the ``selfattn`` parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["add_subparsers", "main"]
+
+_HEADLINES = {"test_acc": "accuracy", "test_auroc": "ROC-AUC", "test_rmse": "RMSE", "test_mae": "MAE",
+              "test_f1": "F1", "test_bleu": "BLEU", "test_loss": "loss"}
+
+
+def _fail(error: Exception, code: int) -> int:
+    print(f"error: {error}", file=sys.stderr)
+    return code
+
+
+def _train(args: argparse.Namespace) -> int:
+    from ..data import DataUnavailableError
+    from .config import ConfigError, check_config, merge, parse_overrides, resolve_config
+    from .tasks import PRESETS
+
+    if args.task and "=" in args.task:  # "selfattn train --resume RUN key=value": no TASK given
+        args.overrides, args.task = [args.task, *args.overrides], None
+    args.overrides += [f"trainer.{k}={v}" for k in ("devices", "strategy")
+                       if (v := getattr(args, k)) is not None]
+    if args.list:
+        for name, preset in PRESETS.items():
+            print(f"{name:22s} task {preset['task']}")
+        return 0
+    try:
+        if args.resume:
+            import yaml
+
+            saved = Path(args.resume) / "config.yaml"
+            if not saved.is_file():
+                raise FileNotFoundError(f"--resume: expected {saved} (a run directory), it is missing")
+            cfg = merge(yaml.safe_load(saved.read_text(encoding="utf-8")), parse_overrides(args.overrides))
+            if args.task and args.task not in (cfg["task"], cfg["preset"]):
+                raise ConfigError(f"TASK: the run {args.resume} is {cfg['preset']!r}, got {args.task!r}")
+            check_config(cfg)
+        else:
+            if not args.task:
+                raise ConfigError(f"TASK: expected one of {sorted(PRESETS)} (or --resume RUN)")
+            cfg = resolve_config(args.task, args.config, args.overrides)
+        if args.quiet:
+            cfg["trainer"]["progress"] = False
+        from .run import train
+
+        results = train(cfg, resume=args.resume)
+    except ConfigError as error:
+        return _fail(error, 2)
+    except (FileNotFoundError, DataUnavailableError) as error:
+        return _fail(error, 1)
+    if not results:  # a DDP worker process
+        return 0
+    _report(results)
+    return 0
+
+
+def _report(results: dict) -> None:
+    unit = f"{results['unit']} " if results.get("unit") else ""
+    shown = [f"{unit if k == 'test_acc' else ''}{_HEADLINES.get(k, k)} {v:.4f}" for k, v in results.items()
+             if k.startswith("test_") and isinstance(v, float)]
+    print(f"test ({results['task']}): " + ", ".join(shown))
+    print(f"best validation {results['monitor']}: {results['best_val']}; {results['epochs']} epochs, "
+          f"{results['steps']} steps, {results['wall_s']} s")
+    print(f"run directory: {results['run_dir']}")
+    plots = results.get("plots", {})
+    if plots.get("attention"):
+        print(f"attention map: {plots['attention']}")
+    if plots.get("learning_curves"):
+        print(f"learning curves: {plots['learning_curves']}")
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from .config import ConfigError
+    from .run import evaluate
+
+    try:
+        results = evaluate(args.run)
+    except ConfigError as error:
+        return _fail(error, 2)
+    except FileNotFoundError as error:
+        return _fail(error, 1)
+    print(json.dumps(results, indent=1))
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from .run import predict
+
+    try:
+        lines = predict(args.run, args.input)
+    except (FileNotFoundError, ValueError) as error:
+        return _fail(error, 1)
+    text = "\n".join(lines) + "\n"
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"{len(lines)} predictions written to {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+class _IntermixedParser(argparse.ArgumentParser):
+    """Options may come between or after ``key=value`` overrides (``train pos --quiet a=1``)."""
+
+    _inside = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._inside:  # the intermixed parser's own two passes
+            return super().parse_known_args(args, namespace)
+        self._inside = True
+        try:
+            return super().parse_known_intermixed_args(args, namespace)
+        finally:
+            self._inside = False
+
+
+def add_subparsers(subparsers) -> None:
+    """Add ``train``, ``eval`` and ``predict`` to a ``selfattn`` sub-command parser."""
+    default_class = subparsers._parser_class
+    subparsers._parser_class = _IntermixedParser  # argparse offers no other hook per sub-command
+    try:
+        train = subparsers.add_parser(
+            "train", help="train a model on a task (a preset), write a run directory", description=__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter)
+    finally:
+        subparsers._parser_class = default_class
+    train.add_argument("task", nargs="?", help="preset name (see --list)")
+    train.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. model.width=64")
+    train.add_argument("--config", help="a YAML config merged over the preset")
+    train.add_argument("--resume", metavar="RUN",
+                       help="continue the run in this directory from its last checkpoint")
+    train.add_argument("--devices", type=int, help="processes / devices (= trainer.devices=N)")
+    train.add_argument("--strategy", help="e.g. ddp (= trainer.strategy=...): several CPU processes use gloo")
+    train.add_argument("--list", action="store_true", help="list the presets")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=_train)
+    ev = subparsers.add_parser("eval", help="test metrics of a run's best weights")
+    ev.add_argument("run", help="run directory")
+    ev.set_defaults(func=_eval)
+    pr = subparsers.add_parser("predict", help="label new input with a trained run")
+    pr.add_argument("run", help="run directory")
+    pr.add_argument("input", help="input file (format depends on the task; see its preset)")
+    pr.add_argument("--out", help="write predictions here instead of standard output")
+    pr.set_defaults(func=_predict)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="selfattn")
+    add_subparsers(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

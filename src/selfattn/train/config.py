@@ -1,0 +1,222 @@
+"""Run configs: defaults, presets, YAML files and ``key=value`` overrides, checked up front.
+
+A config is a nested dict with five parts: ``task`` (a name from ``selfattn.train.tasks``),
+``data`` (the task's options), ``model`` (encoder, positional scheme, attention variant
+and pattern, head), ``optim`` and ``trainer``, plus ``run`` (where and what to write).
+``resolve_config(preset, file, overrides)`` merges, in order: the defaults below, the
+task's data defaults, the preset (``selfattn train pos`` = preset ``pos``), a YAML file
+(``--config``) and ``model.width=256``-style overrides (values parsed as YAML).
+
+``check_config`` runs before any data is read or model built: every unknown key, bad
+name or impossible combination (an unknown attention variant, a window on a graph, heads
+that do not divide the width) raises ``ConfigError`` listing the valid choices.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["DEFAULTS", "ConfigError", "check_config", "load_yaml", "merge", "parse_overrides",
+           "resolve_config"]
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message names the key, the valid choices and the value."""
+
+
+DEFAULTS: dict[str, Any] = {
+    "task": None,
+    "preset": None,
+    "seed": 0,
+    "data": {},
+    "model": {
+        # transformer | pretrained | mlp | window_mlp | cnn | cnn2d | rnn | lstm | gru
+        "kind": "transformer",
+        "width": 128, "depth": 2, "heads": 4, "ff": 0, "dropout": 0.1, "norm": "pre",
+        "attention": "full", "attention_options": {},
+        "positional": "sinusoidal", "positional_options": {},
+        "pattern": "none", "window": 8,
+        "pooling": "mean", "head_hidden": 0,
+        "kernel": 3, "bidirectional": True,
+        "pretrained": None, "decoder_depth": 2,
+    },
+    "optim": {"lr": 1e-3, "weight_decay": 0.01, "warmup_steps": 100, "schedule": "cosine",
+              "min_lr_ratio": 0.05, "label_smoothing": 0.0},
+    "trainer": {"max_epochs": 20, "max_time_s": None, "patience": 5, "precision": "32-true",
+                "accelerator": "cpu", "devices": 1, "strategy": "auto", "gradient_clip_val": 1.0,
+                "batch_size": 32, "max_tokens": None, "eval_batch_size": 64, "progress": True,
+                "limit_train_batches": None, "num_threads": None, "deterministic": False},
+    "run": {"dir": None, "root": "runs", "attention_examples": 3, "plots": True, "beam_size": 4,
+            "decode_limit": None},
+}
+
+MODEL_KINDS = ("transformer", "pretrained", "mlp", "window_mlp", "cnn", "cnn2d", "rnn", "lstm", "gru")
+PRECISIONS = ("32-true", "32", "bf16-mixed", "bf16-true", "16-mixed", "64-true")
+SCHEDULES = ("cosine", "linear", "constant")
+NORMS = ("pre", "post")
+
+
+def merge(base: dict, update: dict, where: str = "") -> dict:
+    """``base`` updated recursively by ``update`` (a new dict); unknown keys raise."""
+    out = copy.deepcopy(base)
+    for key, value in (update or {}).items():
+        path = f"{where}{key}"
+        if key not in out:
+            raise ConfigError(f"{path}: unknown key; expected one of {sorted(out)}")
+        if isinstance(out[key], dict) and out[key] and isinstance(value, dict):
+            out[key] = merge(out[key], value, path + ".")
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """``["model.width=64", "trainer.max_epochs=3"]`` -> nested dict (values parsed as YAML)."""
+    out: dict = {}
+    for item in items:
+        key, eq, raw = item.partition("=")
+        if not eq or not key:
+            raise ConfigError(f"override {item!r}: expected key=value, e.g. model.width=64")
+        try:
+            value = yaml.safe_load(raw) if raw != "" else None
+        except yaml.YAMLError as error:
+            raise ConfigError(f"override {item!r}: value is not valid YAML ({error})") from None
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {part} is both a value and a section")
+        node[parts[-1]] = value
+    return out
+
+
+def load_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"--config: expected a YAML file, got {path} (missing)")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({error})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections (task, data, model, ...), "
+                          f"got {type(data).__name__}")
+    return data
+
+
+def resolve_config(preset: str, file: str | Path | None = None, overrides: list[str] | None = None
+                   ) -> dict:
+    """The full config of a run: defaults < task data defaults < preset < file < overrides."""
+    from .tasks import PRESETS, get_task
+
+    if preset not in PRESETS:
+        raise ConfigError(f"TASK: expected one of {sorted(PRESETS)}, got {preset!r}")
+    layers = [PRESETS[preset]]
+    if file is not None:
+        layers.append(load_yaml(file))
+    layers.append(parse_overrides(overrides or []))
+    task_name = PRESETS[preset]["task"]
+    for layer in layers[1:]:
+        if layer.get("task", task_name) != task_name:
+            raise ConfigError(f"task: the preset {preset!r} is task {task_name!r}, the config says "
+                              f"{layer['task']!r}")
+    task = get_task(task_name)
+    cfg = copy.deepcopy(DEFAULTS)
+    cfg["data"] = copy.deepcopy(task.data_defaults)
+    cfg = merge(cfg, (task.model_defaults and {"model": task.model_defaults}) or {})
+    for layer in layers:
+        cfg = merge(cfg, layer)
+    cfg["task"], cfg["preset"] = task_name, cfg.get("preset") or preset
+    check_config(cfg)
+    return cfg
+
+
+def _choice(key: str, value: Any, valid: list | tuple) -> None:
+    if value not in valid:
+        raise ConfigError(f"{key}: expected one of {list(valid)}, got {value!r}")
+
+
+def _positive(key: str, value: Any, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+        raise ConfigError(f"{key}: expected a positive number, got {value!r}")
+
+
+def check_config(cfg: dict) -> None:
+    """Raise ``ConfigError`` for anything that would fail later (see the module doc)."""
+    from ..nn.heads import POOLINGS
+    from .tasks import TASKS, get_task
+
+    if cfg.get("task") not in TASKS:
+        raise ConfigError(f"task: expected one of {sorted(TASKS)}, got {cfg.get('task')!r}")
+    task = get_task(cfg["task"])
+    unknown = sorted(set(cfg) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: unknown section; expected one of {sorted(DEFAULTS)}")
+    m, o, t = cfg["model"], cfg["optim"], cfg["trainer"]
+    kinds = ["transformer"] if task.kind == "seq2seq" else [k for k in MODEL_KINDS if k in task.model_kinds]
+    _choice("model.kind", m["kind"], kinds)
+    for key in ("width", "depth"):
+        if not isinstance(m[key], int) or m[key] < 1:
+            raise ConfigError(f"model.{key}: expected a positive integer, got {m[key]!r}")
+    if not 0 <= float(m["dropout"]) < 1:
+        raise ConfigError(f"model.dropout: expected a probability in [0, 1), got {m['dropout']!r}")
+    if task.kind == "set":
+        _choice("model.pooling", m["pooling"], POOLINGS)
+    if m["kind"] == "pretrained" and not m["pretrained"]:
+        raise ConfigError("model.pretrained: expected a checkpoint folder (config.json, "
+                          "model.safetensors) or 'minilm' for model.kind=pretrained, got None")
+    if m["kind"] == "cnn2d" and "grid" not in task.patterns:
+        raise ConfigError(f"model.kind: 'cnn2d' needs image sets with a grid; task {task.name!r} "
+                          f"has none; expected one of {[k for k in kinds if k != 'cnn2d']}")
+    if m["kind"] == "transformer":
+        _check_attention(m, task)
+    _choice("optim.schedule", o["schedule"], SCHEDULES)
+    _positive("optim.lr", o["lr"])
+    _choice("trainer.precision", str(t["precision"]), PRECISIONS)
+    _positive("trainer.max_epochs", t["max_epochs"])
+    _positive("trainer.batch_size", t["batch_size"], allow_none=True)
+    _positive("trainer.max_tokens", t["max_tokens"], allow_none=True)
+    _positive("trainer.max_time_s", t["max_time_s"], allow_none=True)
+    if (t["batch_size"] is None) == (t["max_tokens"] is None):
+        raise ConfigError("trainer.batch_size, trainer.max_tokens: give exactly one (set the other "
+                          f"to null), got {t['batch_size']!r} and {t['max_tokens']!r}")
+    task.check_data(cfg["data"])
+
+
+def _check_attention(m: dict, task) -> None:
+    heads = m["heads"]
+    if not isinstance(heads, int) or isinstance(heads, bool) or heads < 1 or m["width"] % heads:
+        divisors = [h for h in range(1, m["width"] + 1) if m["width"] % h == 0]
+        raise ConfigError(f"model.heads: expected a divisor of model.width={m['width']} "
+                          f"(one of {divisors}), got {m['heads']!r}")
+    _choice("model.norm", m["norm"], NORMS)
+    try:
+        from ..nn.variants import ATTENTION_VARIANTS, attention_names
+        names = attention_names()
+    except ImportError:  # variants not installed yet: full attention only
+        ATTENTION_VARIANTS, names = {}, ["full"]
+    _choice("model.attention", m["attention"], names)
+    from ..positional import SCHEMES
+
+    _choice("model.positional", m["positional"], list(SCHEMES))
+    if m["pattern"] not in task.patterns:
+        raise ConfigError(f"model.pattern: expected one of {list(task.patterns)} for task {task.name!r} "
+                          f"({task.kind} task on {task.modality}), got {m['pattern']!r}")
+    if m["attention"] not in ("full", "mha"):
+        cls = ATTENTION_VARIANTS.get(m["attention"])
+        supports = getattr(cls, "supports", {})
+        if SCHEMES[m["positional"]][0].where == "attention":
+            inputs = [n for n, (c, _) in SCHEMES.items() if c.where == "inputs"]
+            raise ConfigError(f"model.positional: {m['positional']!r} works inside full attention only; "
+                              f"with model.attention={m['attention']!r} expected one of {inputs}")
+        if m["pattern"] != "none" and not supports.get("mask", False):
+            ok = [n for n, c in ATTENTION_VARIANTS.items() if getattr(c, "supports", {}).get("mask", True)]
+            raise ConfigError(f"model.pattern: {m['pattern']!r} needs an attention that takes a mask; "
+                              f"{m['attention']!r} does not; expected model.attention in {ok}")

@@ -1,0 +1,290 @@
+"""Train, evaluate and predict: a run directory from one config, on Lightning.
+
+``train(cfg)`` writes into the run directory::
+
+    config.yaml          the resolved config (every default filled in)
+    spec.json, state.json, field-*.txt ...   what the model and ``predict`` need
+    checkpoints/best.safetensors, last.safetensors   full training state (safetensors)
+    model.safetensors    the best weights alone
+    metrics.json, metrics.csv   one row per epoch
+    results.json         test metrics, best epoch, wall time, sizes
+    learning_curves.png, attention.png (+ attention-<i>.png)
+
+``--resume`` continues from ``checkpoints/last.safetensors`` (optimizer, schedule, epoch,
+early-stopping counters and the metrics table included). ``evaluate(run)`` re-scores the
+best weights on the test split; ``predict(run, file)`` labels new input.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import warnings
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from ..data import collate
+from .checkpoint import SafetensorsCheckpointIO, load_weights, save_weights
+from .config import ConfigError, check_config
+from .tasks import get_task
+
+__all__ = ["build_task_model", "evaluate", "load_run", "predict", "run_directory", "train"]
+
+_RUN_DIR_ENV = "SELFATTN_RUN_DIR"
+# Lightning 2.6 warns about a torch 2.13 deprecation on import; nothing for users to act on.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+
+
+def _quiet_lightning() -> None:
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
+                 "lightning.fabric.utilities.seed", "lightning.pytorch.utilities.distributed"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
+    warnings.filterwarnings("ignore", message=".*Checkpoint directory.*exists and is not empty.*")
+
+
+def run_directory(cfg: dict) -> Path:
+    """``run.dir`` (must not hold a run), or ``<run.root>/<preset>`` (``-2``, ``-3``... if taken)."""
+    if cfg["run"]["dir"]:
+        folder = Path(cfg["run"]["dir"])
+        if (folder / "config.yaml").exists():
+            raise ConfigError(f"run.dir: {folder} already holds a run; pass --resume {folder} to continue "
+                              "it, or choose another run.dir")
+        return folder
+    base = Path(cfg["run"]["root"]) / cfg["preset"]
+    folder, n = base, 1
+    while (folder / "config.yaml").exists():
+        n += 1
+        folder = base.with_name(f"{base.name}-{n}")
+    return folder
+
+
+def build_task_model(cfg: dict, spec: dict) -> torch.nn.Module:
+    """The model a config describes, for data with ``spec``."""
+    model_cfg = dict(cfg["model"])
+    if model_cfg["kind"] == "pretrained":
+        from .tasks.pretrained_models import pretrained_folder
+
+        model_cfg["pretrained"] = str(pretrained_folder(model_cfg["pretrained"]))
+    if spec["task"] == "seq2seq":
+        from ..nn.seq2seq import build_seq2seq
+
+        return build_seq2seq(model_cfg, spec)
+    from ..nn.model import build_model
+
+    return build_model(model_cfg, spec)
+
+
+def _trainer(cfg: dict, folder: Path | None, callbacks: list, devices: int | None = None):
+    import lightning.pytorch as pl
+    from lightning.pytorch.callbacks import TQDMProgressBar
+
+    t = cfg["trainer"]
+    precision = "32-true" if str(t["precision"]) == "32" else str(t["precision"])
+    if t["progress"]:
+        callbacks = [*callbacks, TQDMProgressBar(refresh_rate=5)]
+    return pl.Trainer(
+        accelerator=t["accelerator"], devices=devices or t["devices"],
+        strategy=t["strategy"] if (devices or t["devices"]) != 1 else "auto",
+        precision=precision, max_epochs=int(t["max_epochs"]),
+        max_time=timedelta(seconds=float(t["max_time_s"])) if t["max_time_s"] else None,
+        gradient_clip_val=t["gradient_clip_val"], callbacks=callbacks, logger=False,
+        plugins=[SafetensorsCheckpointIO()], enable_progress_bar=bool(t["progress"]),
+        enable_model_summary=folder is not None and bool(t["progress"]), num_sanity_val_steps=0,
+        limit_train_batches=t["limit_train_batches"], deterministic=bool(t["deterministic"]),
+        use_distributed_sampler=False, default_root_dir=str(folder) if folder else None,
+        log_every_n_steps=10)
+
+
+def _datamodule(cfg: dict, task, data):
+    from .module import SetDataModule
+
+    t = cfg["trainer"]
+    return SetDataModule(data.train, data.validation, data.test, task.layout_labels, t["batch_size"],
+                         t["max_tokens"], int(t["eval_batch_size"]), int(cfg["seed"]))
+
+
+def train(cfg: dict, resume: str | Path | None = None, log: Callable[[str], None] = print) -> dict:
+    """Run a config end to end; returns the results dict (also in ``results.json``)."""
+    import lightning.pytorch as pl
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+    from .callbacks import MetricsRecorder, atomic_write_text
+    from .module import TaskModule
+
+    _quiet_lightning()
+    check_config(cfg)
+    started = time.perf_counter()
+    worker = os.environ.get("LOCAL_RANK", "0") != "0" and os.environ.get(_RUN_DIR_ENV)
+    # A DDP worker re-runs this command: it joins the run directory its rank-0 process made.
+    folder = Path(worker) if worker else Path(resume) if resume else run_directory(cfg)
+    last = folder / "checkpoints" / "last.safetensors"
+    if resume and not worker and not last.is_file():
+        raise FileNotFoundError(f"--resume: expected {last} (a run's last checkpoint), it is missing")
+    folder.mkdir(parents=True, exist_ok=True)
+    if cfg["trainer"]["num_threads"]:
+        torch.set_num_threads(int(cfg["trainer"]["num_threads"]))
+    pl.seed_everything(int(cfg["seed"]), workers=True, verbose=False)
+    task = get_task(cfg["task"])
+    data = task.build(cfg)
+    log(f"data: {len(data.train)} train / {len(data.validation)} validation / {len(data.test)} test sets "
+        f"({time.perf_counter() - started:.1f} s)")
+    model = build_task_model(cfg, data.spec)
+    if not resume:
+        task.init_model(model, data, cfg)
+    if pl.utilities.rank_zero_only.rank == 0:
+        atomic_write_text(folder / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
+        if not resume:
+            task.save_state(data, folder)
+    module = TaskModule(model, data.spec, cfg["optim"])
+    monitor, mode = task.monitor(data.spec)
+    ckpt = ModelCheckpoint(dirpath=folder / "checkpoints", filename="best", monitor=monitor, mode=mode,
+                           save_top_k=1, enable_version_counter=False, auto_insert_metric_name=False)
+    # Lightning's save_last only writes when "best" improved; this one writes after every epoch.
+    latest = ModelCheckpoint(dirpath=folder / "checkpoints", filename="last", monitor=None, save_top_k=1,
+                             every_n_epochs=1, enable_version_counter=False, auto_insert_metric_name=False)
+    for c in (ckpt, latest):
+        c.FILE_EXTENSION = ".safetensors"
+    recorder = MetricsRecorder(folder)
+    callbacks = [ckpt, latest, recorder, EarlyStopping(monitor=monitor, mode=mode,
+                                                       patience=int(cfg["trainer"]["patience"]))]
+    trainer = _trainer(cfg, folder, callbacks)
+    os.environ[_RUN_DIR_ENV] = str(folder)
+    trainer.fit(module, datamodule=_datamodule(cfg, task, data), ckpt_path=str(last) if resume else None)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()             # testing and plots run in process 0 alone
+        torch.distributed.destroy_process_group()
+    if not trainer.is_global_zero:
+        return {}
+    best = Path(ckpt.best_model_path) if ckpt.best_model_path else last
+    if best.is_file():
+        state = {k.removeprefix("model."): v for k, v in load_weights(best).items() if k.startswith("model.")}
+        model.load_state_dict(state)
+    else:  # stopped (max_time) before the first validation: the weights as they are
+        log("no checkpoint was written before training stopped; testing the current weights")
+    save_weights(model.state_dict(), folder / "model.safetensors", {"config": "config.yaml"})
+    results = _test(cfg, task, data, model, folder)
+    rows = recorder.rows
+    results.update({
+        "task": cfg["task"], "preset": cfg["preset"], "unit": task.unit, "seed": cfg["seed"],
+        "run_dir": str(folder),
+        "monitor": monitor, "best_val": _best(rows, monitor, mode), "epochs": len(rows),
+        "steps": int(trainer.global_step), "wall_s": round(time.perf_counter() - started, 1),
+        "train_wall_s": rows[-1]["wall_s"] if rows else None,
+        "parameters": sum(p.numel() for p in model.parameters()), "data": data.info,
+        "torch_threads": torch.get_num_threads()})
+    if cfg["run"]["plots"]:
+        results["plots"] = _plots(cfg, task, data, model, folder, rows)
+    atomic_write_text(folder / "results.json", json.dumps(results, indent=1, default=str))
+    return results
+
+
+def _best(rows: list[dict], key: str, mode: str):
+    values = [r[key] for r in rows if r.get(key) is not None]
+    return (max(values) if mode == "max" else min(values)) if values else None
+
+
+def _test(cfg: dict, task, data, model, folder: Path | None) -> dict:
+    from .module import TaskModule
+
+    module = TaskModule(model, data.spec, cfg["optim"])
+    trainer = _trainer(cfg, None, [], devices=1)
+    out = trainer.test(module, datamodule=_datamodule(cfg, task, data), verbose=False)[0]
+    results = {k: round(float(v), 5) for k, v in out.items()}
+    if data.spec["task"] == "seq2seq":
+        from .decode import bleu_score
+
+        results.update(bleu_score(model, data, cfg))
+    return results
+
+
+def _plots(cfg: dict, task, data, model, folder: Path, rows: list[dict]) -> dict:
+    from .plots import attention_figure, learning_curves
+
+    made = {"learning_curves": str(learning_curves(rows, folder / "learning_curves.png", cfg["preset"]))}
+    if data.spec["task"] == "seq2seq":
+        return made
+    model.eval()
+    count = int(cfg["run"]["attention_examples"])
+    examples = sorted(data.test.examples, key=lambda e: abs(len(e) - 20))[:count]  # readable sizes first
+    for i, example in enumerate(examples):
+        batch = collate([example], "padded", "none")
+        try:
+            with torch.no_grad():
+                _, weights = model(batch.x, batch.mask, edge_index=batch.edge_index, grids=batch.grids,
+                                   return_weights=True)
+        except (TypeError, ValueError, NotImplementedError) as error:
+            made["attention"] = f"not drawn: {error}"
+            break
+        if not weights:
+            made["attention"] = f"not drawn: model.kind={cfg['model']['kind']!r} has no attention weights"
+            break
+        tokens = task.tokens(example, data.state)
+        if tokens is not None and getattr(model, "cls", None) is not None:
+            tokens = ["[CLS]", *tokens]
+        name = "attention.png" if i == 0 else f"attention-{i}.png"
+        attention_figure([w[0] for w in weights], folder / name, tokens, f"{cfg['preset']}: {example.source}")
+        made.setdefault("attention", str(folder / "attention.png"))
+    return made
+
+
+def load_run(folder: str | Path) -> tuple[dict, Any, dict, dict, torch.nn.Module]:
+    """``(config, task, spec, state, model with the best weights)`` of a run directory."""
+    folder = Path(folder)
+    for name in ("config.yaml", "spec.json"):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"RUN: expected {folder / name} (a run directory written by "
+                                    "'selfattn train'), it is missing")
+    cfg = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+    check_config(cfg)
+    task = get_task(cfg["task"])
+    spec = json.loads((folder / "spec.json").read_text(encoding="utf-8"))
+    state = task.load_state(folder)
+    model = build_task_model(cfg, spec)
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        best = folder / "checkpoints" / "best.safetensors"
+        raw = load_weights(best)
+        model.load_state_dict({k.removeprefix("model."): v for k, v in raw.items() if k.startswith("model.")})
+    else:
+        model.load_state_dict(load_weights(weights))
+    return cfg, task, spec, state, model.eval()
+
+
+def evaluate(folder: str | Path, log: Callable[[str], None] = print) -> dict:
+    """Test metrics of a run's best weights (the test split rebuilt from its config)."""
+    _quiet_lightning()
+    cfg, task, spec, state, model = load_run(folder)
+    data = task.build(cfg)
+    if data.spec.get("outputs") != spec.get("outputs"):
+        raise ValueError(f"RUN: the data now gives {data.spec.get('outputs')} outputs, the run was trained "
+                         f"with {spec.get('outputs')}; the data set changed since training")
+    data.spec, data.state = spec, state
+    cfg["trainer"]["progress"] = False
+    results = _test(cfg, task, data, model, None)
+    (Path(folder) / "eval.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+    return results
+
+
+def predict(folder: str | Path, path: str | Path, batch_size: int = 32) -> list[str]:
+    """The output lines for the sets of ``path``: one per set (per node for a graph)."""
+    from .decode import predict_sets
+
+    cfg, task, spec, state, model = load_run(folder)
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"INPUT: expected a file to predict on, got {path} (missing)")
+    sets, shown = task.read_input(path, state, cfg)
+    predictions = predict_sets(model, spec, sets, cfg, batch_size)
+    lines: list[str] = []
+    for d, p in zip(shown, predictions, strict=True):
+        lines.extend(task.format_prediction(d, p, state).split("\n"))
+    return lines

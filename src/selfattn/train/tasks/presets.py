@@ -1,0 +1,114 @@
+"""Named presets: the configs of the ready tasks (partial; defaults fill the rest).
+
+Each was measured on the 2-core CPU machine (see docs/results.md). ``num_threads: 1``:
+with small matrices a second thread costs more in synchronisation than it gains, and
+several times more when the cores are shared.
+"""
+
+from __future__ import annotations
+
+__all__ = ["PRESETS"]
+
+_SMALL = {"num_threads": 1}
+
+PRESETS: dict[str, dict] = {
+    # The main job: WSJ sample, word fields + frozen GloVe, rotary positions, < 5 minutes.
+    "pos": {
+        "task": "pos",
+        "data": {"corpus": "wsj", "glove": 100000},
+        "model": {"width": 128, "depth": 2, "heads": 4, "ff": 256, "dropout": 0.2, "positional": "rope"},
+        "optim": {"lr": 0.002, "warmup_steps": 50},
+        "trainer": {"max_epochs": 40, "patience": 10, "batch_size": 16, "max_time_s": 210, **_SMALL},
+    },
+    "pos-oanc": {
+        "task": "pos",
+        "data": {"corpus": "oanc", "glove": 100000},
+        "model": {"width": 128, "depth": 2, "heads": 4, "ff": 256, "dropout": 0.1, "positional": "rope"},
+        "optim": {"lr": 0.002, "warmup_steps": 200},
+        "trainer": {"max_epochs": 6, "patience": 2, "batch_size": None, "max_tokens": 1200, **_SMALL},
+    },
+    "sentiment": {
+        "task": "sentiment",
+        "data": {"source": "rotten-tomatoes", "min_freq": 2},
+        "model": {"width": 128, "depth": 2, "heads": 4, "ff": 256, "dropout": 0.3, "pooling": "attention"},
+        "optim": {"lr": 0.001, "warmup_steps": 100},
+        "trainer": {"max_epochs": 12, "patience": 3, "batch_size": 32, **_SMALL},
+    },
+    "sentiment-glove": {
+        "task": "sentiment",
+        "data": {"source": "rotten-tomatoes", "embedding": "glove", "glove_words": 100000},
+        "model": {"width": 128, "depth": 2, "heads": 4, "ff": 256, "dropout": 0.3, "pooling": "attention"},
+        "optim": {"lr": 0.001, "warmup_steps": 100},
+        "trainer": {"max_epochs": 15, "patience": 4, "batch_size": 32, **_SMALL},
+    },
+    "sentiment-minilm": {
+        "task": "sentiment",
+        "data": {"source": "rotten-tomatoes", "max_subwords": 96},
+        "model": {"kind": "pretrained", "pretrained": "minilm", "pooling": "mean", "dropout": 0.1},
+        "optim": {"lr": 5.0e-5, "warmup_steps": 30, "schedule": "linear", "min_lr_ratio": 0.0},
+        "trainer": {"max_epochs": 1, "patience": 1, "batch_size": 32},
+    },
+    "speaker": {
+        "task": "speaker",
+        "data": {"frame_stack": 3},
+        "model": {"width": 96, "depth": 2, "heads": 4, "ff": 192, "dropout": 0.1, "pooling": "mean"},
+        "optim": {"lr": 0.001, "warmup_steps": 50},
+        "trainer": {"max_epochs": 40, "patience": 8, "batch_size": 16, **_SMALL},
+    },
+    "diarization": {
+        "task": "diarization",
+        "data": {"frame_stack": 2, "chunk_seconds": 2.0},
+        "model": {"width": 64, "depth": 2, "heads": 4, "ff": 128, "dropout": 0.1, "pattern": "window",
+                  "window": 16, "positional": "rope"},
+        "optim": {"lr": 0.001, "warmup_steps": 20},
+        "trainer": {"max_epochs": 60, "patience": 15, "batch_size": 4, **_SMALL},
+    },
+    "molecule-bbb": {
+        "task": "molecule",
+        "data": {"dataset": "b3db"},
+        "model": {"width": 128, "depth": 3, "heads": 4, "ff": 256, "dropout": 0.1, "pattern": "graph",
+                  "positional": "none", "pooling": "attention"},
+        "optim": {"lr": 0.0005, "warmup_steps": 100},
+        "trainer": {"max_epochs": 30, "patience": 6, "batch_size": 64, **_SMALL},
+    },
+    "solubility": {
+        "task": "molecule",
+        "data": {"dataset": "solubility"},
+        "model": {"width": 128, "depth": 3, "heads": 4, "ff": 256, "dropout": 0.1, "pattern": "graph",
+                  "positional": "none", "pooling": "mean"},
+        "optim": {"lr": 0.0005, "warmup_steps": 50},
+        "trainer": {"max_epochs": 80, "patience": 15, "batch_size": 32, **_SMALL},
+    },
+    "freesolv": {
+        "task": "molecule",
+        "data": {"dataset": "freesolv"},
+        "model": {"width": 128, "depth": 3, "heads": 4, "ff": 256, "dropout": 0.1, "pattern": "graph",
+                  "positional": "none", "pooling": "mean"},
+        "optim": {"lr": 0.0005, "warmup_steps": 50},
+        "trainer": {"max_epochs": 150, "patience": 30, "batch_size": 32, **_SMALL},
+    },
+    "polblogs": {
+        "task": "nodes",
+        "data": {"graph": "polblogs", "features": "identity", "component": "largest"},
+        "model": {"width": 64, "depth": 2, "heads": 4, "ff": 128, "dropout": 0.5, "pattern": "graph",
+                  "positional": "none"},
+        "optim": {"lr": 0.005, "warmup_steps": 10, "weight_decay": 0.05},
+        "trainer": {"max_epochs": 200, "patience": 40, "batch_size": 1, "eval_batch_size": 1, **_SMALL},
+    },
+    "fashion-mnist": {
+        "task": "image",
+        "data": {"dataset": "fashion-mnist", "vectors": "patches", "patch": 4},
+        "model": {"width": 96, "depth": 4, "heads": 4, "ff": 192, "dropout": 0.1, "positional": "learned",
+                  "positional_options": {"max_len": 49}, "pooling": "mean"},
+        "optim": {"lr": 0.002, "warmup_steps": 300},
+        "trainer": {"max_epochs": 10, "patience": 3, "batch_size": 128, "eval_batch_size": 256},
+    },
+    "translate": {
+        "task": "translate",
+        "data": {"max_words": 40, "min_freq": 2},
+        "model": {"width": 256, "depth": 3, "decoder_depth": 3, "heads": 4, "ff": 512, "dropout": 0.1},
+        "optim": {"lr": 0.001, "warmup_steps": 500, "label_smoothing": 0.1},
+        "trainer": {"max_epochs": 12, "patience": 3, "batch_size": None, "max_tokens": 2500},
+        "run": {"beam_size": 4},
+    },
+}

