@@ -1,8 +1,9 @@
 """Named presets: the configs of the ready tasks (partial; defaults fill the rest).
 
 Each was measured on the 2-core CPU machine (see docs/results.md). ``num_threads: 1``:
-with small matrices a second thread costs more in synchronisation than it gains, and
-several times more when the cores are shared.
+with the cores shared by other jobs, a second torch thread made steps 2-6 times *slower*
+(measured: 0.76 s vs 4.5 s per Fashion-MNIST step); on a dedicated machine set
+``trainer.num_threads=null`` (torch's default) or more.
 """
 
 from __future__ import annotations
@@ -30,14 +31,16 @@ PRESETS: dict[str, dict] = {
     "sentiment": {
         "task": "sentiment",
         "data": {"source": "rotten-tomatoes", "min_freq": 2},
-        "model": {"width": 128, "depth": 2, "heads": 4, "ff": 256, "dropout": 0.3, "pooling": "attention"},
+        "model": {"width": 128, "depth": 2, "heads": 4, "ff": 256, "dropout": 0.3, "pooling": "attention",
+                  "positional": "rope"},
         "optim": {"lr": 0.001, "warmup_steps": 100},
         "trainer": {"max_epochs": 12, "patience": 3, "batch_size": 32, **_SMALL},
     },
     "sentiment-glove": {
         "task": "sentiment",
-        "data": {"source": "rotten-tomatoes", "embedding": "glove", "glove_words": 100000},
-        "model": {"width": 128, "depth": 2, "heads": 4, "ff": 256, "dropout": 0.3, "pooling": "attention"},
+        "data": {"source": "rotten-tomatoes", "embedding": "glove-tuned", "glove_words": 100000},
+        "model": {"width": 128, "depth": 2, "heads": 4, "ff": 256, "dropout": 0.3, "pooling": "attention",
+                  "positional": "rope"},
         "optim": {"lr": 0.001, "warmup_steps": 100},
         "trainer": {"max_epochs": 15, "patience": 4, "batch_size": 32, **_SMALL},
     },
@@ -46,7 +49,7 @@ PRESETS: dict[str, dict] = {
         "data": {"source": "rotten-tomatoes", "max_subwords": 96},
         "model": {"kind": "pretrained", "pretrained": "minilm", "pooling": "mean", "dropout": 0.1},
         "optim": {"lr": 5.0e-5, "warmup_steps": 30, "schedule": "linear", "min_lr_ratio": 0.0},
-        "trainer": {"max_epochs": 1, "patience": 1, "batch_size": 32},
+        "trainer": {"max_epochs": 3, "patience": 1, "batch_size": 32, **_SMALL},
     },
     "speaker": {
         "task": "speaker",
@@ -97,18 +100,20 @@ PRESETS: dict[str, dict] = {
     },
     "fashion-mnist": {
         "task": "image",
-        "data": {"dataset": "fashion-mnist", "vectors": "patches", "patch": 4},
-        "model": {"width": 96, "depth": 4, "heads": 4, "ff": 192, "dropout": 0.1, "positional": "learned",
-                  "positional_options": {"max_len": 49}, "pooling": "mean"},
+        "data": {"dataset": "fashion-mnist", "vectors": "patches", "patch": 7},
+        "model": {"width": 128, "depth": 4, "heads": 4, "ff": 256, "dropout": 0.1, "positional": "learned",
+                  "positional_options": {"max_len": 16}, "pooling": "mean"},
         "optim": {"lr": 0.002, "warmup_steps": 300},
-        "trainer": {"max_epochs": 10, "patience": 3, "batch_size": 128, "eval_batch_size": 256},
+        "trainer": {"max_epochs": 15, "patience": 4, "batch_size": 128, "eval_batch_size": 256,
+                    "max_time_s": 1500, **_SMALL},
     },
     "translate": {
         "task": "translate",
         "data": {"max_words": 40, "min_freq": 2},
         "model": {"width": 256, "depth": 3, "decoder_depth": 3, "heads": 4, "ff": 512, "dropout": 0.1},
         "optim": {"lr": 0.001, "warmup_steps": 500, "label_smoothing": 0.1},
-        "trainer": {"max_epochs": 12, "patience": 3, "batch_size": None, "max_tokens": 2500},
+        "trainer": {"max_epochs": 12, "patience": 3, "batch_size": None, "max_tokens": 2500,
+                    "max_time_s": 2400, **_SMALL},
         "run": {"beam_size": 4},
     },
 }
