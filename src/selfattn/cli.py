@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .experiments import EXPERIMENTS
 
     exp = sub.add_parser("experiment", help="run one of the lecture's claims as an experiment")
-    exp.add_argument("name", choices=sorted(EXPERIMENTS))
+    exp.add_argument("name", choices=list(EXPERIMENTS))
     exp.add_argument("--scale", choices=["small", "full"], default="small")
     exp.add_argument("--seed", type=int, default=0)
     exp.add_argument("--out", default=None, help="output directory (default runs/experiments/NAME)")
@@ -74,10 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     from .bench.cli import add_subparser as add_bench
 
     add_bench(sub)
-    from .viz.positional import add_subparser as add_viz_positional
+    from .viz import attention as viz_attention
+    from .viz import costs as viz_costs
+    from .viz import embeddings as viz_embeddings
+    from .viz import positional as viz_positional
 
-    viz = sub.add_parser("viz", help="pictures: positional encodings, ...")
-    add_viz_positional(viz.add_subparsers(dest="what", required=True))
+    viz = sub.add_parser("viz", help="pictures: attention maps, positional encodings, embeddings, costs")
+    viz_sub = viz.add_subparsers(dest="what", required=True)
+    for module in (viz_attention, viz_positional, viz_embeddings, viz_costs):
+        module.add_subparser(viz_sub)
     return parser
 
 

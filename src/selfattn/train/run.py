@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -180,11 +182,19 @@ def train(cfg: dict, resume: str | Path | None = None, log: Callable[[str], None
         "steps": int(trainer.global_step), "wall_s": round(time.perf_counter() - started, 1),
         "train_wall_s": rows[-1]["wall_s"] if rows else None,
         "parameters": sum(p.numel() for p in model.parameters()), "data": data.info,
-        "torch_threads": torch.get_num_threads()})
+        "torch_threads": torch.get_num_threads(), "command": _command()})
     if cfg["run"]["plots"]:
         results["plots"] = _plots(cfg, task, data, model, folder, rows)
     atomic_write_text(folder / "results.json", json.dumps(results, indent=1, default=str))
     return results
+
+
+def _command() -> str:
+    """The command line that made this run, for the results table (``selfattn train ...``)."""
+    argv = list(sys.argv)
+    if argv and Path(argv[0]).name in ("selfattn", "__main__.py"):
+        argv[0] = "selfattn"
+    return shlex.join(argv)
 
 
 def _best(rows: list[dict], key: str, mode: str):
@@ -213,6 +223,9 @@ def _plots(cfg: dict, task, data, model, folder: Path, rows: list[dict]) -> dict
     if data.spec["task"] == "seq2seq":
         return made
     model.eval()
+    if cfg["model"]["kind"] not in ("transformer", "pretrained"):
+        made["attention"] = f"not drawn: model.kind={cfg['model']['kind']!r} has no attention weights"
+        return made
     count = int(cfg["run"]["attention_examples"])
     examples = sorted(data.test.examples, key=lambda e: abs(len(e) - 20))[:count]  # readable sizes first
     for i, example in enumerate(examples):

@@ -13,11 +13,13 @@ __all__ = ["PRESETS"]
 _SMALL = {"num_threads": 1}
 
 PRESETS: dict[str, dict] = {
-    # The main job: WSJ sample, word fields + frozen GloVe, rotary positions, < 5 minutes.
+    # The main job: WSJ sample, word fields + frozen GloVe, rotary positions, each word attending to
+    # the 3 words on each side (truncated self-attention: 95.8% validation against 94.4% for full).
     "pos": {
         "task": "pos",
         "data": {"corpus": "wsj", "glove": 100000},
-        "model": {"width": 128, "depth": 2, "heads": 4, "ff": 256, "dropout": 0.2, "positional": "rope"},
+        "model": {"width": 128, "depth": 2, "heads": 4, "ff": 256, "dropout": 0.2, "positional": "rope",
+                  "pattern": "window", "window": 3},
         "optim": {"lr": 0.002, "warmup_steps": 50},
         "trainer": {"max_epochs": 40, "patience": 10, "batch_size": 16, "max_time_s": 210, **_SMALL},
     },
@@ -104,8 +106,8 @@ PRESETS: dict[str, dict] = {
         "model": {"width": 128, "depth": 4, "heads": 4, "ff": 256, "dropout": 0.1, "positional": "learned",
                   "positional_options": {"max_len": 16}, "pooling": "mean"},
         "optim": {"lr": 0.002, "warmup_steps": 300},
-        "trainer": {"max_epochs": 15, "patience": 4, "batch_size": 128, "eval_batch_size": 256,
-                    "max_time_s": 1500, **_SMALL},
+        "trainer": {"max_epochs": 30, "patience": 6, "batch_size": 128, "eval_batch_size": 256,
+                    "max_time_s": 2400, **_SMALL},
     },
     "translate": {
         "task": "translate",
