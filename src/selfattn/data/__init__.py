@@ -32,7 +32,15 @@ from .graphs import (
     to_undirected,
 )
 from .idx import read_idx, write_idx
-from .images import image_sets, load_digits, load_fashion_mnist, patch_vectors, pixel_vectors
+from .images import (
+    FlippedImages,
+    flip_horizontal,
+    image_sets,
+    load_digits,
+    load_fashion_mnist,
+    patch_vectors,
+    pixel_vectors,
+)
 from .loaders import set_loader
 from .molecules import (
     load_b3db,
@@ -64,6 +72,7 @@ __all__ = [
     "Batch",
     "Collate",
     "DataUnavailableError",
+    "FlippedImages",
     "LabeledTexts",
     "LengthBucketSampler",
     "NodeClassification",
@@ -77,6 +86,7 @@ __all__ = [
     "dataset_names",
     "encode_subwords",
     "fetch",
+    "flip_horizontal",
     "frame_count",
     "frames",
     "from_networkx",

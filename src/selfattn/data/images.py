@@ -26,6 +26,8 @@ from .sets import SetDataset, VectorSet
 
 __all__ = [
     "FASHION_MNIST_CLASSES",
+    "FlippedImages",
+    "flip_horizontal",
     "image_sets",
     "load_digits",
     "load_fashion_mnist",
@@ -38,7 +40,10 @@ FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", 
 
 
 def _as_hwc(image: torch.Tensor | np.ndarray) -> torch.Tensor:
-    image = torch.as_tensor(np.asarray(image) if not isinstance(image, torch.Tensor) else image)
+    if not isinstance(image, torch.Tensor):
+        array = np.asarray(image)
+        # a mirrored view (image[:, ::-1]) has negative strides, which torch cannot wrap
+        image = torch.as_tensor(array.copy() if any(s < 0 for s in array.strides) else array)
     if image.dim() == 2:
         image = image[:, :, None]
     if image.dim() != 3:
@@ -65,6 +70,46 @@ def patch_vectors(image: torch.Tensor | np.ndarray, patch: int, scale: float = 2
     rows, cols = h // patch, w // patch
     patches = image.reshape(rows, patch, cols, patch, c).permute(0, 2, 1, 3, 4)
     return patches.reshape(rows * cols, patch * patch * c).float() / scale, (rows, cols)
+
+
+def flip_horizontal(example: VectorSet, patch: int = 1) -> VectorSet:
+    """The mirror image (left <-> right) of a pixel (``patch=1``) or patch set, without the image.
+
+    A set of ``p x p`` patches on a ``rows x cols`` grid (:func:`patch_vectors` order) is
+    reshaped to ``(rows, cols, p, p, C)``; reversing the patch columns and the pixel columns
+    inside each patch gives exactly ``patch_vectors(image[:, ::-1], p)``.
+    """
+    if example.grid is None:
+        raise ValueError(f"example ({example.source}): expected a set with a grid (an image), got none")
+    rows, cols = example.grid
+    dim = example.x.shape[1]
+    if patch < 1 or dim % (patch * patch):
+        raise ValueError(f"patch: expected a size whose square divides the vector size {dim}, got {patch}")
+    x = example.x.reshape(rows, cols, patch, patch, dim // (patch * patch)).flip(1).flip(3)
+    return VectorSet(x=x.reshape(example.x.shape), y=example.y, grid=example.grid, source=example.source)
+
+
+class FlippedImages(SetDataset):
+    """Training-time augmentation: each image is mirrored with probability ``p`` when drawn.
+
+    The draw uses torch's global generator (seeded by the trainer), so a seeded run repeats.
+    Lengths, labels and grids are those of the wrapped sets; ``examples`` are unflipped.
+    """
+
+    def __init__(self, data: SetDataset, patch: int = 1, p: float = 0.5) -> None:
+        super().__init__(data.examples, data.info)
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"p: expected a probability in [0, 1], got {p}")
+        self.patch, self.p = int(patch), float(p)
+
+    def __getitem__(self, index: int) -> VectorSet:
+        example = self.examples[index]
+        if self.p > 0 and float(torch.rand(())) < self.p:
+            return flip_horizontal(example, self.patch)
+        return example
+
+    def subset(self, indices) -> FlippedImages:
+        return FlippedImages(super().subset(indices), self.patch, self.p)
 
 
 def image_sets(images: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor,

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ...data import load_digits, load_fashion_mnist, patch_vectors, pixel_vectors
+from ...data import FlippedImages, load_digits, load_fashion_mnist, patch_vectors, pixel_vectors
 from ...data.sets import VectorSet
 from ..config import ConfigError
 from .base import Task, TaskData, limit
@@ -30,13 +30,16 @@ class ImageTask(Task):
     model_kinds = ("transformer", "mlp", "cnn", "cnn2d", "lstm", "gru", "rnn")
     data_defaults: ClassVar[dict[str, Any]] = {"dataset": "fashion-mnist", "path": None, "vectors": "patches",
                                                "patch": 4, "validation": 5000, "split_seed": 0, "limit": None,
-                                               "test_limit": None}
+                                               "test_limit": None, "flip": 0.0}
 
     def check_data(self, d: dict) -> None:
         if d["dataset"] not in ("fashion-mnist", "digits"):
             raise ConfigError(f"data.dataset: expected 'fashion-mnist' or 'digits', got {d['dataset']!r}")
         if d["vectors"] not in ("pixels", "patches"):
             raise ConfigError(f"data.vectors: expected 'pixels' or 'patches', got {d['vectors']!r}")
+        if not 0.0 <= float(d["flip"]) <= 1.0:
+            raise ConfigError(f"data.flip: expected a probability in [0, 1] (training images mirrored "
+                              f"left-right), got {d['flip']!r}")
 
     def build(self, cfg: dict) -> TaskData:
         d = cfg["data"]
@@ -54,6 +57,8 @@ class ImageTask(Task):
         train = limit(train, d["limit"])
         validation = limit(validation, d["limit"])
         mean, std = feature_stats(train)
+        if float(d["flip"]) > 0:
+            train = FlippedImages(train, d["patch"] if d["vectors"] == "patches" else 1, float(d["flip"]))
         first = train.examples[0]
         spec = {"task": "set", "target": "class", "outputs": len(classes),
                 "input": {"kind": "features", "dim": first.x.shape[1]}, "feature_mean": mean,

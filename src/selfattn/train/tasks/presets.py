@@ -102,7 +102,7 @@ PRESETS: dict[str, dict] = {
     },
     "fashion-mnist": {
         "task": "image",
-        "data": {"dataset": "fashion-mnist", "vectors": "patches", "patch": 7},
+        "data": {"dataset": "fashion-mnist", "vectors": "patches", "patch": 7, "flip": 0.5},
         "model": {"width": 128, "depth": 4, "heads": 4, "ff": 256, "dropout": 0.1, "positional": "learned",
                   "positional_options": {"max_len": 16}, "pooling": "mean"},
         "optim": {"lr": 0.002, "warmup_steps": 300},
