@@ -160,6 +160,30 @@ def add_subparsers(subparsers) -> None:
     pr.add_argument("input", help="input file (format depends on the task; see its preset)")
     pr.add_argument("--out", help="write predictions here instead of standard output")
     pr.set_defaults(func=_predict)
+    rep = subparsers.add_parser("report", help="a Markdown table of runs against their presets' targets")
+    rep.add_argument("runs", nargs="+", metavar="RUN", help="run directories")
+    rep.add_argument("--out", help="write the table here instead of standard output")
+    rep.add_argument("--keep", metavar="DIR",
+                     help="copy each run's results.json and config.yaml to DIR/<run>/")
+    rep.set_defaults(func=_report_runs)
+
+
+def _report_runs(args: argparse.Namespace) -> int:
+    from .report import collect, keep, markdown
+
+    try:
+        rows = collect(args.runs)
+    except FileNotFoundError as error:
+        return _fail(error, 1)
+    table = markdown(rows)
+    if args.keep:
+        keep(rows, args.keep)
+    if args.out:
+        Path(args.out).write_text(table, encoding="utf-8")
+        print(f"{len(rows)} runs written to {args.out}")
+    else:
+        sys.stdout.write(table)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
