@@ -40,9 +40,15 @@ class MultiHeadAttention(nn.Module):
         position_bias: a ``ScoreBias`` added to every score (ALiBi, relative buckets, ...).
         rotary: a module ``rotary(x, positions) -> x`` applied to q and k, with ``x
             (..., L, head_dim)`` and ``positions (L,)`` (RoPE).
+        pattern: a sparse pattern (``selfattn.patterns``: a window, Longformer, BigBird,
+            Sparse Transformer, 2-D neighbourhood or graph) every call attends under; the
+            dispatcher runs its exact O(L * w) / O(E) kernel where that is faster than
+            dense attention with the pattern's mask, and says which (``choose_kernel``).
+            A call's own ``pattern=`` replaces it. Packed input applies it inside each set.
 
     Forward: ``mha(x, context=None, *, mask=None, key_mask=None, key_lengths=None,
-    causal=False, bias=None, offsets=None, context_offsets=None, return_weights=False)``.
+    causal=False, bias=None, pattern=None, offsets=None, context_offsets=None,
+    return_weights=False)``.
     ``x (B, Lq, E)``, ``context (B, Lk, kdim)`` (default ``x``; values come from
     ``value=`` if given, else from ``context``). Returns ``(B, Lq, E)``, and with
     ``return_weights`` also ``(B, H, Lq, Lk)`` weights (a list of ``(H, n, m)`` for packed
@@ -64,8 +70,10 @@ class MultiHeadAttention(nn.Module):
         kernel: str = "auto",
         position_bias: ScoreBias | None = None,
         rotary: nn.Module | None = None,
+        pattern: Any = None,
     ) -> None:
         super().__init__()
+        _check_pattern(pattern)
         if embed_dim <= 0 or num_heads <= 0:
             raise ValueError(f"embed_dim, num_heads: expected positive sizes, got "
                              f"{embed_dim} and {num_heads}")
@@ -96,6 +104,7 @@ class MultiHeadAttention(nn.Module):
             self.score = AdditiveScore(head_dim, num_heads=num_heads)
         self.position_bias = position_bias
         self.rotary = rotary
+        self.pattern = pattern
         self._reset()
 
     def _reset(self) -> None:
@@ -147,11 +156,16 @@ class MultiHeadAttention(nn.Module):
         key_lengths: torch.Tensor | None = None,
         causal: bool = False,
         bias: torch.Tensor | None = None,
+        pattern: Any = None,
         offsets: torch.Tensor | None = None,
         context_offsets: torch.Tensor | None = None,
         return_weights: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, Any]:
         packed = offsets is not None
+        _check_pattern(pattern)
+        pattern = self.pattern if pattern is None else pattern
+        # only passed on when there is one, so subclasses' attend need not know patterns
+        extra = {} if pattern is None else {"pattern": pattern}
         self._check_input("x", x, self.embed_dim, packed)
         if context is not None:
             self._check_input("context", context, self.kdim, packed)
@@ -171,7 +185,7 @@ class MultiHeadAttention(nn.Module):
                                      "already say which vectors belong together")
             q, k, v = (t.view(t.shape[0], h, d) for t in (q, k, v))
             o, w = self.attend_packed(q, k, v, offsets, context_offsets, causal=causal,
-                                      dropout_p=dropout_p, return_weights=return_weights)
+                                      dropout_p=dropout_p, return_weights=return_weights, **extra)
             o = o.reshape(o.shape[0], h * d)
         else:
             if context_offsets is not None:
@@ -182,7 +196,7 @@ class MultiHeadAttention(nn.Module):
             v = v.view(b, lk, h, d).transpose(1, 2)
             o, w = self.attend(q, k, v, mask=mask, key_mask=key_mask, key_lengths=key_lengths,
                                causal=causal, bias=bias, dropout_p=dropout_p,
-                               return_weights=return_weights)
+                               return_weights=return_weights, **extra)
             o = o.transpose(1, 2).reshape(b, lq, h * d)
         o = self.out_proj(o)
         return (o, w) if return_weights else o
@@ -192,6 +206,7 @@ class MultiHeadAttention(nn.Module):
         mask: torch.Tensor | None = None, key_mask: torch.Tensor | None = None,
         key_lengths: torch.Tensor | None = None, causal: bool = False,
         bias: torch.Tensor | None = None, dropout_p: float = 0.0, return_weights: bool = False,
+        pattern: Any = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The attention step on heads: ``q (B, H, Lq, D)``, ``k (B, H, Lk, D)``, ``v (B, H,
         Lk, D)`` -> ``(B, H, Lq, D)`` and the weights (or None). Subclasses that change how
@@ -201,24 +216,40 @@ class MultiHeadAttention(nn.Module):
         res = attention(
             q, k, v, mask=mask, key_mask=key_mask, key_lengths=key_lengths, causal=causal,
             bias=self._bias(bias), score=self.score, normalize=self.normalize,
-            dropout_p=dropout_p, kernel=self.kernel, return_weights=return_weights)
+            dropout_p=dropout_p, pattern=pattern, kernel=self.kernel, return_weights=return_weights)
         return res if return_weights else (res, None)
 
     def attend_packed(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, offsets: torch.Tensor,
         context_offsets: torch.Tensor | None = None, *, causal: bool = False,
-        dropout_p: float = 0.0, return_weights: bool = False,
+        dropout_p: float = 0.0, return_weights: bool = False, pattern: Any = None,
     ) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
         """The attention step on packed heads: ``q (Nq, H, D)``, ``k, v (Nk, H, D)`` with set
-        ``offsets`` -> ``(Nq, H, D)`` and per-set weights (or None)."""
+        ``offsets`` -> ``(Nq, H, D)`` and per-set weights (or None). A ``pattern`` applies
+        inside each set (self-attention only)."""
         if self.rotary is not None:
             key_offs = offsets if context_offsets is None else context_offsets
             q = self.rotary(q.transpose(0, 1), packed_positions(offsets, q.shape[0])).transpose(0, 1)
             k = self.rotary(k.transpose(0, 1), packed_positions(key_offs, k.shape[0])).transpose(0, 1)
+        if pattern is not None:
+            return self._attend_packed_pattern(q, k, v, offsets, context_offsets, pattern, causal,
+                                               dropout_p, return_weights)
         res = varlen_attention(
             q, k, v, offsets, context_offsets, causal=causal, bias=self.position_bias,
             score=self.score, normalize=self.normalize, dropout_p=dropout_p,
             kernel=self.kernel, return_weights=return_weights)
+        return res if return_weights else (res, None)
+
+    def _attend_packed_pattern(self, q, k, v, offsets, context_offsets, pattern, causal, dropout_p,
+                               return_weights):
+        from ..functional.sparse import pattern_varlen_attention
+
+        if context_offsets is not None:
+            raise ValueError("context_offsets: a pattern applies inside each set, so packed input with "
+                             "a pattern is self-attention only; expected context_offsets=None")
+        res = pattern_varlen_attention(q, k, v, offsets, pattern, causal=causal, dropout_p=dropout_p,
+                                       bias=self.position_bias, score=self.score, normalize=self.normalize,
+                                       return_weights=return_weights)
         return res if return_weights else (res, None)
 
     def _rotate(self, q: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -273,6 +304,12 @@ class MultiHeadAttention(nn.Module):
             if has_bias:
                 ours.out_proj.bias.copy_(m.out_proj.bias)
         return ours
+
+
+def _check_pattern(pattern: Any) -> None:
+    if pattern is not None and not callable(getattr(pattern, "dense_mask", None)):
+        raise TypeError(f"pattern: expected a selfattn.patterns pattern (with dense_mask), got "
+                        f"{type(pattern).__name__}")
 
 
 class SelfAttention(nn.Module):

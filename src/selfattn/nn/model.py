@@ -25,12 +25,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from .attention import MultiHeadAttention
 from .baselines import BASELINES, build_baseline
 from .encoder import EncoderLayer
 from .heads import SetHead, VectorHead
 
 __all__ = ["PATTERNS", "AttentionEncoder", "InputEmbedding", "SetModel", "attention_module",
-           "build_model", "pattern_mask", "positional_module"]
+           "build_model", "pattern_mask", "pattern_object", "positional_module"]
 
 PATTERNS = ("none", "window", "graph", "grid")
 
@@ -61,8 +62,8 @@ def pattern_mask(pattern: str, length: int, *, window: int = 8, edge_index: torc
                  device: torch.device | None = None) -> torch.Tensor | None:
     """Dense bool mask (``True`` = may attend) for a pattern over padded sets of ``length``.
 
-    Window and grid masks come from ``selfattn.patterns``; ``MultiHeadAttention`` takes a
-    dense ``mask=`` today, so the sparse kernels are not used by these models yet.
+    The slow, obvious form of :func:`pattern_object`: models use it where their attention
+    takes no pattern (the efficient variants) or a ``[CLS]`` vector is put in front.
 
     ``window``: ``|i - j| <= window``, ``(L, L)``. ``graph``: node ``i`` attends to itself
     and to every ``j`` with an edge ``j -> i``; ``edge_index (2, E)`` numbers node ``i`` of
@@ -96,6 +97,43 @@ def pattern_mask(pattern: str, length: int, *, window: int = 8, edge_index: torc
         mask[src // length, dst % length, src % length] = True
         mask[:, pos, pos] = True
         return mask[:, None]
+    raise ValueError(f"pattern: expected one of {list(PATTERNS)}, got {pattern!r}")
+
+
+def pattern_object(pattern: str, length: int, *, window: int = 8, edge_index: torch.Tensor | None = None,
+                   batch_size: int = 1, grids: torch.Tensor | None = None) -> Any:
+    """The ``selfattn.patterns`` object for a pattern over padded sets of ``length``.
+
+    The same sets of allowed pairs as :func:`pattern_mask`, handed to ``MultiHeadAttention``
+    so the dispatcher runs the exact sparse kernel where it is faster (O(L * w) for windows
+    and grids, O(E) for graphs). ``graph``: one ``GraphPattern`` over all ``batch_size *
+    length`` nodes of the batch (node ``i`` of set ``b`` is ``b * length + i``, with a self
+    loop each), for the batch flattened into one set; see ``AttentionEncoder``.
+    """
+    if pattern == "none":
+        return None
+    if pattern == "window":
+        from ..patterns import WindowPattern
+
+        return WindowPattern(left=window)
+    if pattern == "grid":
+        from ..patterns import Neighborhood2DPattern
+
+        if grids is None:
+            raise ValueError("grids: the 'grid' pattern needs each set's (height, width)")
+        h, w = (int(v) for v in grids[0])
+        if h * w != length or not bool((grids == grids[0]).all()):
+            raise ValueError(f"grids: expected one grid of {length} cells for the whole batch, "
+                             f"got {grids.tolist()}")
+        return Neighborhood2DPattern(h, w, 2 * window + 1, border="clip")
+    if pattern == "graph":
+        from ..patterns import GraphPattern
+
+        if edge_index is None:
+            raise ValueError("edge_index: the 'graph' pattern needs the batch's edges")
+        nodes = batch_size * length
+        loops = torch.arange(nodes, device=edge_index.device).expand(2, nodes)
+        return GraphPattern(torch.cat([edge_index, loops], 1), nodes, duplicates="merge")
     raise ValueError(f"pattern: expected one of {list(PATTERNS)}, got {pattern!r}")
 
 
@@ -184,16 +222,31 @@ class AttentionEncoder(nn.Module):
             self.layers.append(layer)
         self.norm = nn.LayerNorm(width) if norm == "pre" else nn.Identity()
 
+    @property
+    def takes_patterns(self) -> bool:
+        """Whether every layer attends through ``MultiHeadAttention`` (which takes ``pattern=``)."""
+        return all(isinstance(layer.self_attn, MultiHeadAttention) for layer in self.layers)
+
     def forward(self, h: torch.Tensor, mask: torch.Tensor | None = None,
-                attn_mask: torch.Tensor | None = None, return_weights: bool = False, **_):
+                attn_mask: torch.Tensor | None = None, return_weights: bool = False, *,
+                pattern: Any = None, flatten: bool = False, **_):
+        """``pattern``: a ``selfattn.patterns`` object for every layer. ``flatten``: the batch
+        runs as one set of ``B * L`` vectors (a graph pattern over the whole batch keeps the
+        sets apart; relative positions inside a set are unchanged); weights come back per set."""
         lengths = None if mask is None else mask.sum(1)
         if self.inputs is not None:
             h = self.inputs(h, lengths=lengths)
+        b, length = h.shape[:2]
+        if flatten:
+            h = h.reshape(1, b * length, h.shape[2])
+            mask = None if mask is None else mask.reshape(1, b * length)
         kw: dict[str, Any] = {}
         if mask is not None:
             kw["key_mask"] = mask
         if attn_mask is not None:
             kw["mask"] = attn_mask
+        if pattern is not None:
+            kw["pattern"] = pattern
         weights = []
         for layer in self.layers:
             if return_weights:
@@ -202,6 +255,11 @@ class AttentionEncoder(nn.Module):
             else:
                 h = layer(h, **kw)
         h = self.norm(h)
+        if flatten:
+            h = h.reshape(b, length, h.shape[2])
+            # each set's own (H, L, L) block of the (1, H, B*L, B*L) weights
+            weights = [torch.stack([w[0, :, i * length:(i + 1) * length, i * length:(i + 1) * length]
+                                    for i in range(b)]) for w in weights]
         return (h, weights) if return_weights else h
 
 
@@ -219,6 +277,9 @@ class SetModel(nn.Module):
         super().__init__()
         self.embed, self.encoder, self.head = embed, encoder, head
         self.task, self.pattern, self.window = task, pattern, window
+        # patterns go to the attention as pattern objects (sparse kernels where faster); False:
+        # as dense masks, the slow twin the tests compare with
+        self.sparse = True
         self.cls = nn.Parameter(torch.randn(width) * width ** -0.5) if cls else None
         self.register_buffer("target_mean", torch.zeros(outputs))
         self.register_buffer("target_std", torch.ones(outputs))
@@ -230,14 +291,22 @@ class SetModel(nn.Module):
         b, length = h.shape[:2]
         if mask is None:
             mask = torch.ones(b, length, dtype=torch.bool, device=h.device)
-        attn_mask = pattern_mask(self.pattern, length, window=self.window, edge_index=edge_index,
-                                 batch_size=b, grids=grids, device=h.device)
+        attn_mask, extra = None, {}
+        if (self.sparse and self.cls is None and self.pattern != "none"
+                and getattr(self.encoder, "takes_patterns", False)):
+            extra = {"pattern": pattern_object(self.pattern, length, window=self.window,
+                                               edge_index=edge_index, batch_size=b, grids=grids),
+                     "flatten": self.pattern == "graph"}
+        else:
+            attn_mask = pattern_mask(self.pattern, length, window=self.window, edge_index=edge_index,
+                                     batch_size=b, grids=grids, device=h.device)
         if self.cls is not None:
             h = torch.cat([self.cls.to(h.dtype).expand(b, 1, -1), h], 1)
             mask = torch.cat([mask.new_ones(b, 1), mask], 1)
             if attn_mask is not None:
                 attn_mask = nn.functional.pad(attn_mask, (1, 0, 1, 0), value=True)
-        res = self.encoder(h, mask=mask, attn_mask=attn_mask, grids=grids, return_weights=return_weights)
+        res = self.encoder(h, mask=mask, attn_mask=attn_mask, grids=grids, return_weights=return_weights,
+                           **extra)
         h, weights = res if return_weights else (res, None)
         if self.task == "vector":
             out = self.head(h[:, 1:] if self.cls is not None else h)

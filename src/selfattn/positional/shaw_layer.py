@@ -121,9 +121,13 @@ class ShawMultiHeadAttention(MultiHeadAttention):
         return new
 
     def attend(self, q, k, v, *, mask=None, key_mask=None, key_lengths=None, causal=False,
-               bias=None, dropout_p=0.0, return_weights=False, q_pos=None):
+               bias=None, dropout_p=0.0, return_weights=False, q_pos=None, pattern=None):
         """``MultiHeadAttention.attend`` with Shaw's key and value terms (``q_pos (B, Lq)``:
-        each query's position when sets are padded from packed input)."""
+        each query's position when sets are padded from packed input). Shaw's terms run on
+        the dense kernels, so a ``pattern`` becomes its dense mask."""
+        if pattern is not None:
+            allowed = pattern.dense_mask(q.shape[-2], k.shape[-2], device=q.device)
+            mask = allowed if mask is None else mask & allowed
         q, k = self._rotate(q, k)
         res = shaw_attention(
             q, k, v, self.relative.keys, self.relative.values, self.relative.max_distance,
@@ -139,7 +143,7 @@ class ShawMultiHeadAttention(MultiHeadAttention):
         return self._bias(bias)
 
     def attend_packed(self, q, k, v, offsets, context_offsets=None, *, causal=False,
-                      dropout_p=0.0, return_weights=False):
+                      dropout_p=0.0, return_weights=False, pattern=None):
         """Packed heads are padded to the longest set (each set keeps its own positions from
         0), attended with ``attend`` and packed again."""
         check_offsets(offsets, q.shape[0], "offsets")
@@ -160,8 +164,11 @@ class ShawMultiHeadAttention(MultiHeadAttention):
         # Each set's own positions: query i of set b sits at i + lk_b - lq_b.
         q_pos = torch.arange(qp.shape[2], device=q.device)[None, :] + (lk - lq)[:, None]
         # With the same sets for queries and keys, the padded causal mask is each set's own.
+        if pattern is not None and context_offsets is not None:
+            raise ValueError("context_offsets: a pattern applies inside each set, so packed input with "
+                             "a pattern is self-attention only; expected context_offsets=None")
         o, w = self.attend(qp, kp, vp, key_lengths=lk, causal=causal, dropout_p=dropout_p,
-                           return_weights=return_weights, q_pos=q_pos)
+                           return_weights=return_weights, q_pos=q_pos, pattern=pattern)
         out, _ = pack(o.transpose(1, 2), lengths=lq)
         if not return_weights:
             return out, None
