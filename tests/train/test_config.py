@@ -64,3 +64,14 @@ def test_unknown_preset_and_bad_override_syntax():
         resolve_config("pos", "missing.yaml")
     with pytest.raises(ConfigError, match=r"task: the preset 'pos' is task 'pos', the config says 'image'"):
         resolve_config("pos", overrides=["task=image"])
+
+
+def test_a_saved_config_from_before_a_key_existed_gets_its_default():
+    from selfattn.train.config import complete_config
+
+    saved = resolve_config("fashion-mnist")
+    del saved["data"]["flip"]  # written before data.flip existed
+    assert complete_config(saved)["data"]["flip"] == 0.0
+    saved["data"]["colour"] = 1  # a key selfattn does not know is still an error
+    with pytest.raises(ConfigError, match="colour"):
+        complete_config(saved)

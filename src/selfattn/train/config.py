@@ -109,6 +109,22 @@ def load_yaml(path: str | Path) -> dict:
     return data
 
 
+def complete_config(saved: dict) -> dict:
+    """A saved run config with the keys added to ``selfattn`` since it was written, at their
+    defaults (which are what the run used: a new key's default keeps the old behaviour)."""
+    from .tasks import get_task
+
+    if "task" not in saved:
+        raise ConfigError("task: expected the task name in the saved config, it is missing")
+    task = get_task(saved["task"])
+    cfg = copy.deepcopy(DEFAULTS)
+    cfg["data"] = copy.deepcopy(task.data_defaults)
+    cfg = merge(cfg, (task.model_defaults and {"model": task.model_defaults}) or {})
+    cfg = merge(cfg, {k: v for k, v in saved.items() if k not in ("task", "preset")})
+    cfg["task"], cfg["preset"] = saved["task"], saved.get("preset", saved["task"])
+    return cfg
+
+
 def resolve_config(preset: str, file: str | Path | None = None, overrides: list[str] | None = None
                    ) -> dict:
     """The full config of a run: defaults < task data defaults < preset < file < overrides."""

@@ -34,7 +34,7 @@ import yaml
 
 from ..data import collate
 from .checkpoint import SafetensorsCheckpointIO, load_weights, save_weights
-from .config import ConfigError, check_config
+from .config import ConfigError, check_config, complete_config
 from .tasks import get_task
 
 __all__ = ["build_task_model", "evaluate", "load_run", "predict", "run_directory", "train"]
@@ -256,7 +256,7 @@ def load_run(folder: str | Path) -> tuple[dict, Any, dict, dict, torch.nn.Module
         if not (folder / name).is_file():
             raise FileNotFoundError(f"RUN: expected {folder / name} (a run directory written by "
                                     "'selfattn train'), it is missing")
-    cfg = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+    cfg = complete_config(yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8")))
     check_config(cfg)
     task = get_task(cfg["task"])
     spec = json.loads((folder / "spec.json").read_text(encoding="utf-8"))
