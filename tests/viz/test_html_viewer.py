@@ -62,3 +62,32 @@ def test_viewer_in_headless_chromium(tmp_path):
         assert page.locator("#status").inner_text() == "layer 1 / 2, head 1 / 3"
         assert errors == []
         browser.close()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
+def test_run_viewer_shows_the_runs_layers_and_heads(pos_run, tmp_path):
+    """`selfattn viz attention RUN --html` on a trained run: its 2 layers and 2 heads, browsable."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from selfattn.viz.attention import draw_run_attention, run_attention
+
+    ra = run_attention(pos_run, example=0)
+    info = draw_run_attention(ra, tmp_path / "run.png", html=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto((tmp_path / "run.html").as_uri())
+        assert page.locator("#layer option").count() == len(ra.weights) == 2
+        for layer in range(2):
+            page.select_option("#layer", str(layer))
+            assert page.locator("button.head").count() == ra.weights[layer].shape[0] == 2
+        pictures = set()
+        for head in ("0", "1"):
+            page.locator("button.head", has_text=head).click()
+            pictures.add(page.evaluate("document.getElementById('map').toDataURL()"))
+        assert len(pictures) == 2  # the two heads of the last layer are drawn differently
+        assert page.locator("#status").inner_text() == "layer 1 / 2, head 1 / 2"
+        assert errors == []
+        browser.close()
+    assert info["html"] == str(tmp_path / "run.html")

@@ -54,32 +54,11 @@ def learning_curves(rows: Sequence[dict[str, Any]], path: Path, title: str = "")
 
 def attention_figure(weights: Sequence[torch.Tensor], path: Path, tokens: Sequence[str] | None = None,
                      title: str = "", max_heads: int = 8) -> Path:
-    """``weights``: one ``(H, n, n)`` tensor per layer for one set -> a layers x heads grid."""
-    plt = _pyplot()
-    layers = len(weights)
-    heads = min(max(w.shape[0] for w in weights), max_heads)
-    n = weights[0].shape[-1]
-    size = 2.2 if n <= 40 else 2.8
-    fig, axes = plt.subplots(layers, heads, figsize=(size * heads + 0.6, size * layers + 0.6), squeeze=False)
-    show_ticks = tokens is not None and n <= 40
-    for li, w in enumerate(weights):
-        for h in range(heads):
-            ax = axes[li, h]
-            if h >= w.shape[0]:
-                ax.axis("off")
-                continue
-            ax.imshow(w[h].float().cpu().numpy(), cmap="viridis", vmin=0.0, aspect="auto",
-                      interpolation="nearest")
-            ax.set_title(f"layer {li + 1} head {h + 1}", fontsize=7)
-            if show_ticks:
-                ax.set_xticks(range(n), list(tokens), rotation=90, fontsize=5)
-                ax.set_yticks(range(n), list(tokens), fontsize=5)
-            else:
-                ax.set_xticks([])
-                ax.set_yticks([])
-    if title:
-        fig.suptitle(title, fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    """``weights``: one ``(H, n, n)`` tensor per layer for one set -> a layers x heads grid (PNG).
+
+    The drawing is ``selfattn.viz.maps.attention_heatmaps`` (also behind ``selfattn viz attention``).
+    """
+    from ..viz.maps import attention_heatmaps
+
+    attention_heatmaps(weights, tokens, title=title, max_heads=max_heads, path=path)
+    return Path(path)

@@ -1,0 +1,317 @@
+"""A trained run's attention on one input: heat maps, graph edges, image overlays, HTML.
+
+``selfattn viz attention RUN [--input FILE] [--example N] [--out OUT] [--html]``
+
+* ``run_attention(run, input=..., example=...)`` loads a run directory written by
+  ``selfattn train`` (``selfattn.train.load_run``), takes one set (the ``N``-th of the
+  run's test split, or of a user file read by the task's own ``read_input``) and returns
+  every layer's ``(heads, n, n)`` weights with the labels of its vectors (words, atoms,
+  node numbers, patch cells, frame numbers). The weights come from the model's forward
+  with ``return_weights=True``, exactly as the run's own plots get them.
+* ``draw_run_attention`` picks the picture for the task: the weights on the edges for
+  graph tasks (a node's neighbourhood for node classification; the whole molecule with
+  RDKit 2-D coordinates), the attention of a chosen pixel/patch over the image for image
+  tasks, and a ``layers x heads`` grid of heat maps otherwise. ``html=True`` also writes
+  the one-file viewer (``selfattn.viz.html``) of the same weights.
+
+Without ``--example`` (and ``--input``) the test set closest to 20 vectors is drawn,
+the same choice as the run's ``attention.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["RunAttention", "add_subparser", "draw_run_attention", "example_weights", "form_of",
+           "run_attention"]
+
+FORMS = ("auto", "heatmap", "graph", "image")
+_HTML_MAX = 400  # the viewer embeds n^2 numbers per head: larger sets are cut (and the title says so)
+
+
+@dataclass
+class RunAttention:
+    """One set's attention in a trained run (see the module docstring)."""
+
+    cfg: dict[str, Any]
+    task: Any
+    state: dict[str, Any]
+    example: Any                       # the VectorSet drawn
+    weights: list[torch.Tensor]        # per layer (heads, n, n), n counting [CLS] if the model has one
+    tokens: list[str] | None           # n labels, "[CLS]" first if the model has one
+    offset: int                        # 1 with a [CLS] vector in front, else 0
+    source: str                        # where the set came from
+
+
+def example_weights(model: torch.nn.Module, example) -> list[torch.Tensor]:
+    """Each layer's ``(heads, n, n)`` attention weights for one ``VectorSet`` (eval mode, no grad)."""
+    from ..data import collate
+
+    batch = collate([example], "padded", "none")
+    model.eval()
+    with torch.no_grad():
+        _, weights = model(batch.x, batch.mask, edge_index=batch.edge_index, grids=batch.grids,
+                           return_weights=True)
+    return [w[0] for w in weights]
+
+
+def _pick_default(examples) -> int:
+    """The set closest to 20 vectors (first on ties): readable sizes, as the run's plots."""
+    return min(range(len(examples)), key=lambda i: (abs(len(examples[i]) - 20), i))
+
+
+def run_attention(run: str | Path, input: str | Path | None = None,
+                  example: int | None = None) -> RunAttention:
+    """Load ``run`` and compute the attention of one set: the ``example``-th of the test split,
+    or of the sets in file ``input`` (default: the first of the file; for the test split the
+    one closest to 20 vectors)."""
+    from ..train import load_run
+
+    run = Path(run)
+    if not run.is_dir():
+        raise FileNotFoundError(f"RUN: expected a run directory written by 'selfattn train', got {run} "
+                                "(not a directory)")
+    cfg, task, spec, state, model = load_run(run)
+    if spec.get("task") == "seq2seq":
+        raise ValueError(f"RUN: {run} is a sequence-to-sequence run (task {cfg['task']!r}); selfattn viz "
+                         "attention draws encoder runs (a label per vector or per set)")
+    shown: list[Any] | None = None
+    if input is not None:
+        path = Path(input)
+        if not path.is_file():
+            raise FileNotFoundError(f"--input: expected a file for task {cfg['task']!r}, got {path} "
+                                    "(missing)")
+        sets, shown = task.read_input(path, state, cfg)
+        where = f"--input {path}"
+    else:
+        data = task.build(cfg)
+        sets, where = data.test.examples, f"the test split of {run}"
+        state = {**data.state, **state}  # the saved state wins; the rebuilt one adds e.g. the POS texts
+    if not sets:
+        raise ValueError(f"--example: {where} has no sets to draw")
+    if example is None:
+        example = 0 if input is not None else _pick_default(sets)
+    if not 0 <= int(example) < len(sets):
+        raise IndexError(f"--example: expected 0 <= N < {len(sets)} (the sets in {where}), got {example}")
+    chosen = sets[int(example)]
+    if input is None and cfg["task"] == "nodes":
+        # one graph in every split, each labelling its own nodes: draw every known label
+        labels = torch.stack([s.examples[0].y for s in (data.train, data.validation, data.test)]).amax(0)
+        chosen = dataclasses.replace(chosen, y=labels)
+    kind = cfg["model"]["kind"]
+    if kind not in ("transformer", "pretrained"):
+        raise ValueError(f"RUN: model.kind={kind!r} of {run} has no attention layers (a baseline); choose a "
+                         "run with model.kind=transformer or pretrained")
+    try:
+        weights = example_weights(model, chosen)
+    except (TypeError, ValueError, NotImplementedError) as error:
+        raise ValueError(f"RUN: model.kind={cfg['model']['kind']!r} of {run} gave no attention weights "
+                         f"({error})") from error
+    if not weights:
+        raise ValueError(f"RUN: model.kind={cfg['model']['kind']!r} of {run} has no attention layers "
+                         "(a baseline); choose a run with model.kind=transformer or pretrained")
+    offset = int(getattr(model, "cls", None) is not None)
+    tokens = _tokens(task, chosen, state, shown[int(example)] if shown is not None else None)
+    if tokens is not None and offset:
+        tokens = ["[CLS]", *tokens]
+    n = weights[0].shape[-1]
+    if tokens is not None and len(tokens) != n:
+        tokens = None  # e.g. subword ids without their text: numbers instead of wrong labels
+    source = chosen.source or f"{where}[{example}]"
+    return RunAttention(cfg, task, state, chosen, [w.float() for w in weights], tokens, offset, source)
+
+
+def _tokens(task, example, state: dict, shown: Any) -> list[str] | None:
+    if isinstance(shown, list) and len(shown) == len(example) and all(isinstance(s, str) for s in shown):
+        return list(shown)  # the words of the user's own sentence, case kept
+    try:
+        tokens = task.tokens(example, state)
+    except (KeyError, IndexError, ValueError):
+        return None
+    return None if tokens is None else [str(t) for t in tokens]
+
+
+def form_of(cfg: dict) -> str:
+    """The picture ``auto`` picks for a run's task: graph, image or heatmap."""
+    return {"nodes": "graph", "molecule": "graph", "image": "image"}.get(cfg["task"], "heatmap")
+
+
+def _strip(weights: list[torch.Tensor], offset: int) -> list[torch.Tensor]:
+    return [w[:, offset:, offset:] for w in weights]
+
+
+def draw_run_attention(ra: RunAttention, out: str | Path, form: str = "auto", *, node: int | None = None,
+                       pixel: tuple[int, int] | None = None, max_nodes: int = 25, html: bool = False) -> dict:
+    """Write the picture for ``ra`` to ``out`` (PNG) and optionally ``out`` with ``.html``;
+    returns what was drawn (paths, form, layers, heads, vectors)."""
+    if form not in FORMS:
+        raise ValueError(f"form: expected one of {list(FORMS)}, got {form!r}")
+    form = form_of(ra.cfg) if form == "auto" else form
+    out = Path(out)
+    run_name = ra.cfg.get("preset", ra.cfg["task"])
+    title = f"{run_name}: {ra.source}"
+    info: dict[str, Any] = {"form": form, "png": str(out), "source": ra.source, "layers": len(ra.weights),
+                            "heads": [int(w.shape[0]) for w in ra.weights],
+                            "vectors": int(ra.weights[0].shape[-1])}
+    keep: list[int] | None = None  # the vectors the HTML shows (None: all)
+    if form == "graph":
+        keep = _draw_graph(ra, out, title, node, max_nodes, info)
+    elif form == "image":
+        _draw_image(ra, out, title, pixel, info)
+    elif form == "heatmap":
+        from .maps import attention_heatmaps
+
+        attention_heatmaps(ra.weights, ra.tokens, title=title, path=out)
+    if html:
+        info["html"] = str(_write_html(ra, out.with_suffix(".html"), title, keep))
+    return info
+
+
+def _draw_graph(ra: RunAttention, out: Path, title: str, node: int | None, max_nodes: int,
+                info: dict) -> list[int]:
+    from .graph import graph_attention_figure, molecule_positions, neighbourhood, spring_positions
+
+    ex = ra.example
+    if ex.edge_index is None:
+        raise ValueError(f"form: 'graph' needs a set with edges; {ra.source} has none "
+                         f"(task {ra.cfg['task']!r})")
+    weights = _strip(ra.weights, ra.offset)
+    n = weights[0].shape[-1]
+    labels = ra.tokens[ra.offset:] if ra.tokens is not None else None
+    if ra.cfg["task"] == "molecule" and node is None:
+        nodes = list(range(n))
+        positions = molecule_positions(ex.x, ex.edge_index, labels)
+        title += f" ({n} atoms, RDKit 2-D coordinates)"
+    else:
+        if node is None:
+            node = _default_centre(ex)
+        # neighbours ranked by how much the centre attends to them, over all layers and heads
+        score = torch.stack([w[:, node].mean(0) for w in weights]).mean(0)
+        nodes = neighbourhood(ex.edge_index, n, int(node), max_nodes, score)
+        degree = int(((ex.edge_index[1] == node) & (ex.edge_index[0] != node)).sum())
+        positions = spring_positions(ex.edge_index, nodes)
+        labels = [str(v) for v in nodes] if labels is None else [labels[v] for v in nodes]
+        shown = (f"all {degree} of its neighbours" if len(nodes) - 1 == degree else
+                 f"the {len(nodes) - 1} of its {degree} neighbours it attends to most")
+        title += f"\nnode {node} and {shown}"
+        info["node"] = int(node)
+    classes = None
+    if ex.y is not None and ex.y.dim() == 1 and len(ex.y) == n:
+        classes = [int(ex.y[v]) if int(ex.y[v]) >= 0 else -1 for v in nodes]
+    graph_attention_figure(weights, ex.edge_index, positions, nodes, labels=labels, classes=classes,
+                           class_names=ra.task.class_names(ra.state) if classes else None, title=title,
+                           path=out)
+    info["nodes"] = nodes
+    return ([0] if ra.offset else []) + [v + ra.offset for v in nodes]
+
+
+def _default_centre(ex) -> int:
+    """A labelled node whose degree is closest to 8 (lowest number on ties): a readable picture."""
+    n = len(ex)
+    deg = torch.bincount(ex.edge_index[1][ex.edge_index[0] != ex.edge_index[1]], minlength=n)
+    labelled = torch.arange(n) if ex.y is None or ex.y.dim() != 1 else torch.nonzero(ex.y >= 0).flatten()
+    if len(labelled) == 0:
+        labelled = torch.arange(n)
+    return int(labelled[torch.argmin((deg[labelled] - 8).abs() * n + labelled)])
+
+
+def _draw_image(ra: RunAttention, out: Path, title: str, pixel: tuple[int, int] | None, info: dict) -> None:
+    from .image import cell_of_pixel, image_attention_figure, image_from_vectors
+
+    grid = ra.example.grid
+    if grid is None:
+        raise ValueError(f"form: 'image' needs a set on a grid; {ra.source} has none "
+                         f"(task {ra.cfg['task']!r})")
+    image = image_from_vectors(ra.example.x, grid)
+    pixel = (image.shape[0] // 2, image.shape[1] // 2) if pixel is None else pixel
+    query = cell_of_pixel(pixel, image.shape, grid)
+    image_attention_figure(ra.weights, image, grid, query, offset=ra.offset, path=out,
+                           title=f"{title}\nattention of the cell holding pixel {tuple(pixel)} over the "
+                                 "image")
+    info.update({"pixel": list(pixel), "cell": query, "grid": list(grid)})
+
+
+def _write_html(ra: RunAttention, path: Path, title: str, keep: list[int] | None) -> Path:
+    from .html import attention_html
+
+    n = ra.weights[0].shape[-1]
+    tokens = ra.tokens
+    if tokens is None and ra.example.grid is not None and n == ra.offset + len(ra.example):
+        cols = int(ra.example.grid[1])
+        tokens = ["[CLS]"] * ra.offset + [f"({i // cols},{i % cols})" for i in range(len(ra.example))]
+    tokens = tokens if tokens is not None else [str(i) for i in range(n)]
+    if keep is None and n > _HTML_MAX:
+        keep = list(range(_HTML_MAX))
+    if keep is not None:
+        idx = torch.tensor(keep, dtype=torch.long)
+        weights = [w[:, idx][:, :, idx] for w in ra.weights]
+        tokens = [tokens[i] for i in keep]
+        title += f" (the {len(keep)} vectors drawn, of {n}: rows sum to less than 1)"
+    else:
+        weights = ra.weights
+    attention_html(weights, tokens, title=title, path=path)
+    return path
+
+
+def _pixel(text: str) -> tuple[int, int]:
+    try:
+        r, c = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected ROW,COL (two integers), got {text!r}") from None
+    return r, c
+
+
+def add_subparser(sub) -> None:
+    """``selfattn viz attention RUN ...`` (an argparse subparsers)."""
+    p = sub.add_parser("attention", help="a trained run's attention on one input: every layer and head",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run", help="run directory written by 'selfattn train'")
+    p.add_argument("--input", help="a file the task's predict reads (sentences, SMILES, .npy images, ...)")
+    p.add_argument("--example", type=int, help="the N-th set of the test split, or of --input (default: the "
+                   "test set closest to 20 vectors; the first set of --input)")
+    p.add_argument("--out", help="PNG to write (default RUN/viz/attention.png)")
+    p.add_argument("--html", action="store_true", help="also write the one-file viewer (OUT with .html)")
+    p.add_argument("--form", choices=FORMS, default="auto", help="picture (default: by task)")
+    p.add_argument("--node", type=int, help="graphs: the centre node (default: degree closest to 8)")
+    p.add_argument("--max-nodes", type=int, default=25, help="graphs: nodes drawn around the centre")
+    p.add_argument("--pixel", type=_pixel, help="images: ROW,COL of the query pixel (default: the centre)")
+    p.add_argument("--stats", type=int, metavar="N", help="also summarise the first N test sets per head "
+                   "(selfattn.viz.summary) into OUT with .json")
+    p.set_defaults(func=_main)
+
+
+def _command(a: argparse.Namespace, out: str) -> str:
+    """The command line that gives this output (every option that was set)."""
+    parts = ["selfattn", "viz", "attention", str(a.run), "--out", str(out)]
+    options = (("--input", a.input), ("--example", a.example),
+               ("--form", None if a.form == "auto" else a.form), ("--node", a.node),
+               ("--max-nodes", None if a.max_nodes == 25 else a.max_nodes),
+               ("--pixel", None if a.pixel is None else f"{a.pixel[0]},{a.pixel[1]}"), ("--stats", a.stats))
+    for flag, value in options:
+        if value is not None:
+            parts += [flag, str(value)]
+    return " ".join(parts + (["--html"] if a.html else []))
+
+
+def _main(a: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    ra = run_attention(a.run, a.input, a.example)
+    out = a.out or str(Path(a.run) / "viz" / "attention.png")
+    info = draw_run_attention(ra, out, a.form, node=a.node, pixel=a.pixel, max_nodes=a.max_nodes, html=a.html)
+    if a.stats is not None:
+        from .summary import run_attention_stats
+
+        info["stats"] = run_attention_stats(a.run, a.stats)
+        info["command"] = _command(a, out)
+        info["wall_s"] = round(time.perf_counter() - started, 1)
+        Path(out).with_suffix(".json").write_text(json.dumps(info, indent=1, default=str), encoding="utf-8")
+    print(json.dumps(info, default=str))
+    return 0
