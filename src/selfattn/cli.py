@@ -2,10 +2,14 @@
 
     selfattn demo [--steps N] [--out DIR] [--seed S]   train the demo tagger, print metrics
     selfattn train TASK [--config F] [key=value ...]   train a task from configs/ (eval RUN, predict RUN IN)
+    selfattn report RUN...                             runs against their presets' targets, as a table
     selfattn kernels                                   the attention kernels and what each computes
     selfattn experiment NAME [--scale small|full]      one of the lecture's claims, as JSON + PNG
     selfattn data list | get NAME                      the real data sets (see selfattn.data)
     selfattn viz positional OUT.png                    every positional encoding as a heat map
+    selfattn viz attention RUN [--example N] [--html]  a run's attention: heads, graph edges, pixels
+    selfattn viz embeddings OUT.png [--run RUN]        GloVe and learned word vectors in 2-D
+    selfattn viz costs OUT.png                         time and memory against L, per kernel
     selfattn bench lra                                 the efficient variants on a PyTorch LRA
 """
 
