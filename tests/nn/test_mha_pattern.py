@@ -96,7 +96,7 @@ def test_packed_window_equals_padded_dense_mask(lengths, left, rope, seed):
 
 
 def test_pattern_argument_is_checked_and_a_call_pattern_replaces_the_modules():
-    with pytest.raises(TypeError, match="pattern: expected a selfattn.patterns pattern .* got str"):
+    with pytest.raises(TypeError, match=r"pattern: expected a selfattn.patterns pattern .* got str"):
         MultiHeadAttention(8, 2, pattern="window")
     m = MultiHeadAttention(8, 2, pattern=WindowPattern(left=0)).eval()
     x = torch.randn(1, 5, 8)
