@@ -20,6 +20,8 @@ from pathlib import Path
 
 import torch
 
+from ._runs import check_scale
+
 __all__ = ["ambiguous_in_sentence", "ambiguous_types", "check_scale", "count_correct", "per_vector_ceiling",
            "predict_tags", "record", "split_sentences", "train_tagger", "write_tagged"]
 
@@ -134,8 +136,3 @@ def record(name: str, out_dir: Path, scale: str, seed: int, started: float) -> d
             "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
             "python": sys.version.split()[0], "machine": platform.machine(),
             "date": time.strftime("%Y-%m-%d %H:%M:%S")}
-
-
-def check_scale(scale: str, scales: Sequence[str]) -> None:
-    if scale not in scales:
-        raise ValueError(f"scale: expected one of {list(scales)}, got {scale!r}")
