@@ -75,3 +75,13 @@ def test_a_saved_config_from_before_a_key_existed_gets_its_default():
     saved["data"]["colour"] = 1  # a key selfattn does not know is still an error
     with pytest.raises(ConfigError, match="colour"):
         complete_config(saved)
+
+
+def test_overrides_and_files_read_exponents_as_numbers(tmp_path):
+    # PyYAML alone reads 8e-5 as the string '8e-5' (YAML 1.1)
+    assert parse_overrides(["optim.lr=8e-5", "model.width=64", "x.y=abc", "x.z=-1.5E2"]) == {
+        "optim": {"lr": 8e-5}, "model": {"width": 64}, "x": {"y": "abc", "z": -150.0}}
+    path = tmp_path / "c.yaml"
+    path.write_text("optim:\n  lr: 3e-4\n")
+    assert resolve_config("pos", file=path)["optim"]["lr"] == 3e-4
+    assert resolve_config("pos", overrides=["optim.lr=2e-3"])["optim"]["lr"] == 2e-3

@@ -15,6 +15,7 @@ that do not divide the width) raises ``ConfigError`` listing the valid choices.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,22 @@ def merge(base: dict, update: dict, where: str = "") -> dict:
     return out
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader reading numbers as YAML 1.2 does: ``5e-5`` and ``1e3`` are floats
+    (YAML 1.1, PyYAML's default, reads them as strings)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$"
+               r"|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"),
+    list("-+0123456789."))
+
+
+def _yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: safe
+
+
 def parse_overrides(items: list[str]) -> dict:
     """``["model.width=64", "trainer.max_epochs=3"]`` -> nested dict (values parsed as YAML)."""
     out: dict = {}
@@ -82,7 +99,7 @@ def parse_overrides(items: list[str]) -> dict:
         if not eq or not key:
             raise ConfigError(f"override {item!r}: expected key=value, e.g. model.width=64")
         try:
-            value = yaml.safe_load(raw) if raw != "" else None
+            value = _yaml(raw) if raw != "" else None
         except yaml.YAMLError as error:
             raise ConfigError(f"override {item!r}: value is not valid YAML ({error})") from None
         node = out
@@ -100,7 +117,7 @@ def load_yaml(path: str | Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"--config: expected a YAML file, got {path} (missing)")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = _yaml(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML ({error})") from None
     if not isinstance(data, dict):
