@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from .call import AttentionCall
 from .normalize import normalize_scores
 
-__all__ = ["explicit_kernel", "sdpa_kernel", "sdpa_unsupported"]
+__all__ = ["WeightsFromLSE", "explicit_kernel", "sdpa_kernel", "sdpa_unsupported", "split_mask"]
 
 _NEG_INF = float("-inf")
 _FLASH_CPU = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
@@ -89,12 +89,19 @@ class WeightsFromLSE(torch.autograd.Function):
         return dq, dk, None, dmask, None
 
 
-def sdpa_kernel(call: AttentionCall) -> tuple[torch.Tensor, torch.Tensor | None]:
-    q, k, v = call.q, call.k, call.v
+def split_mask(call: AttentionCall
+               ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, bool]:
+    """The call's masks and bias in the form the flash kernel needs.
+
+    Returns ``(bias, allowed, empty, only_causal)``: ``bias`` finite (its ``-inf`` entries
+    folded into ``allowed``), ``allowed`` bool with every row given at least one key,
+    ``empty`` bool ``(..., Lq, 1)`` marking the rows that had none (their output must be
+    zeroed afterwards), or None; ``only_causal`` when ``is_causal`` replaces every mask.
+    """
     bias = call.dense_bias()
     # is_causal keeps the flash kernel's block skipping; with weights the mask is needed.
     only_causal = (call.causal and call.mask is None and call.key_mask is None
-                   and call.pattern is None and bias is None and q.shape[2] == k.shape[2]
+                   and call.pattern is None and bias is None and call.q.shape[2] == call.k.shape[2]
                    and not call.need_weights)
     allowed = None if only_causal else call.dense_allowed()
     if bias is not None and bool(torch.isneginf(bias).any()):
@@ -109,6 +116,12 @@ def sdpa_kernel(call: AttentionCall) -> tuple[torch.Tensor, torch.Tensor | None]
             allowed = allowed | empty  # give those rows something finite; zeroed below
         else:
             empty = None
+    return bias, allowed, empty, only_causal
+
+
+def sdpa_kernel(call: AttentionCall) -> tuple[torch.Tensor, torch.Tensor | None]:
+    q, k, v = call.q, call.k, call.v
+    bias, allowed, empty, only_causal = split_mask(call)
     # One float mask (bias plus -inf where disallowed) or the boolean one.
     if bias is not None:
         attn_mask = bias if allowed is None else bias.masked_fill(~allowed, _NEG_INF)

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from .bias import ScoreBias
+from .bias_grad import bias_needs_grad, flash_bias_kernel, flash_bias_unsupported
 from .call import AttentionCall, make_call
 from .dense import explicit_kernel, sdpa_kernel, sdpa_unsupported
 from .reference import reference_attention
@@ -74,10 +75,20 @@ def _always(call: AttentionCall) -> str | None:
     return None
 
 
+def _sdpa_slower(call: AttentionCall) -> str | None:
+    """A bias that needs a gradient sends F.sdpa on CPU to its math path; flash_bias is faster."""
+    if bias_needs_grad(call) and flash_bias_unsupported(call) is None:
+        return ("the bias needs a gradient, which the CPU flash op does not give for its mask: "
+                "F.sdpa would fall back to its math path (O(B*H*Lq*Lk) memory)")
+    return None
+
+
 # Priority order for "auto": sparse kernels are inserted before "sdpa".
 _KERNELS: list[Kernel] = [
     Kernel("sdpa", sdpa_kernel, sdpa_unsupported,
-           "torch scaled_dot_product_attention (fused flash kernel)"),
+           "torch scaled_dot_product_attention (fused flash kernel)", slower=_sdpa_slower),
+    Kernel("flash_bias", flash_bias_kernel, flash_bias_unsupported,
+           "flash forward with the bias as mask, chunked exact backward with the bias gradient"),
     Kernel("explicit", explicit_kernel, _always,
            "scores, masked normalisation and weighted sum as batched matmuls"),
 ]
