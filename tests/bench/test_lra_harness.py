@@ -1,48 +1,75 @@
-"""The LRA harness: datasets, the classifier with every attention, a few training steps."""
+"""The LRA harness: scales, a few training steps, the speed and memory sweep."""
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 import pytest
 import torch
 
 from selfattn.bench.cli import summary
-from selfattn.bench.lra import TINY, LRAClassifier, collate, digits_dataset, run_lra
-from selfattn.nn.variants import ATTENTION_VARIANTS
+from selfattn.bench.lra import (
+    PAPER,
+    SMALL,
+    TINY,
+    TaskConfig,
+    make_datasets,
+    run_lra,
+    scale_by_name,
+    with_steps,
+)
+from selfattn.bench.lra.speed import measure_memory, speed_sweep
+
+SCALE = dataclasses.replace(
+    TINY, tasks={"listops": TaskConfig(32, 16, 3, batch=8, length=40, min_length=10, depth=3)})
 
 
-def test_digits_as_pixel_sequences():
-    pytest.importorskip("sklearn")
-    tr, te = digits_dataset(8, "train"), digits_dataset(8, "test")
-    assert len(tr) + len(te) == 1797
-    ids, label = tr[0]
-    assert ids.shape == (64,) and 0 <= int(ids.max()) < 17 and 0 <= label < 10
-    big = digits_dataset(32, "test")
-    assert big[0][0].shape == (1024,)
-    with pytest.raises(ValueError, match="size"):
-        digits_dataset(10)
+def test_scales_cover_the_four_tasks():
+    for scale in (TINY, SMALL, PAPER):
+        assert set(scale.tasks) == {"listops", "text", "image", "pathfinder"}
+    assert PAPER.tasks["listops"].length == 2000 and PAPER.tasks["text"].length == 4000
+    assert PAPER.tasks["image"].pool == 1 and PAPER.tasks["pathfinder"].size == 32
+    assert scale_by_name("full") is PAPER
+    assert all(c.steps == 7 for c in with_steps(SMALL, 7).tasks.values())
+    with pytest.raises(ValueError, match="scale: expected one of"):
+        scale_by_name("huge")
+    with pytest.raises(ValueError, match="task: expected one of"):
+        make_datasets("cifar", TINY)
 
 
-@pytest.mark.parametrize("attention", list(ATTENTION_VARIANTS))
-def test_classifier_runs_with_every_attention_and_ignores_padding(attention):
-    torch.manual_seed(0)
-    model = LRAClassifier(20, 3, attention=attention, max_len=40, d_model=16, heads=2, layers=1).eval()
-    seqs = [(torch.randint(1, 20, (n,)), 0) for n in (40, 17, 5)]
-    ids, lengths, _ = collate(seqs)
-    logits = model(ids, lengths)
-    assert logits.shape == (3, 3) and bool(torch.isfinite(logits).all())
-    alone = model(ids[1:2, :17], lengths[1:2])
-    torch.testing.assert_close(logits[1:2], alone, rtol=1e-4, atol=1e-5)
-
-
-def test_tiny_runs_train_and_report():
-    pytest.importorskip("sklearn")
-    scale = dataclasses.replace(TINY, n_train=32, n_test=16, steps=3, batch=8, listops_len=(10, 30),
-                                d_model=16, layers=1, tasks=("listops", "image"))
+def test_training_lowers_the_loss_and_reports():
+    scale = dataclasses.replace(SCALE, tasks={"listops": dataclasses.replace(SCALE.tasks["listops"], steps=30)})
     rows = run_lra(["full", "linear"], scale, progress=False)
-    assert len(rows) == 4
+    assert [r["attention"] for r in rows] == ["full", "linear"]
     for r in rows:
-        assert 0.0 <= r["accuracy"] <= 1.0 and r["steps"] == 3 and r["train_examples_per_s"] > 0
-    table = summary(rows)
-    assert "listops" in table and "linear" in table and "speed/full" in table
+        assert 0.0 <= r["accuracy"] <= 1.0 and r["steps"] == 30 and r["train_examples_per_s"] > 0
+        assert 0.1 <= r["chance"] <= 1.0
+        assert r["loss_curve"][-1] < r["loss_curve"][0]  # 32 examples, 30 steps: it fits them
+    assert "listops" in summary(rows) and "train/full" in summary(rows)
+
+
+def test_speed_sweep_is_relative_to_full():
+    sweep = speed_sweep(["full", "local", "linear"], SCALE, memory=False, progress=False)
+    full = sweep["results"]["full"]["lengths"]
+    assert set(full) == {"32", "64"}
+    assert all(cell["speedup_vs_full"] == 1.0 for cell in full.values())
+    lin = sweep["results"]["linear"]["lengths"]["64"]
+    assert lin["speedup_vs_full"] == pytest.approx(full["64"]["min_s"] / lin["min_s"])
+    with pytest.raises(ValueError, match="attentions: expected 'full'"):
+        speed_sweep(["linear"], SCALE, memory=False)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="peak memory via /proc is Linux-only")
+def test_quadratic_attention_needs_more_memory_than_linear():
+    scale = dataclasses.replace(SCALE, d_model=16, heads=4, layers=1, ff=16)
+    peaks = measure_memory(["synthesizer", "linear"], scale, [1024])
+    # The Synthesizer keeps (1, 4, 1024, 1024) float weights: 16 MiB; linear attention keeps O(L).
+    assert peaks["synthesizer"]["1024"] > 16 * 2**20 > 4 * peaks["linear"]["1024"]
+
+
+def test_training_on_cuda_when_there_is_one():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    rows = run_lra(["full"], SCALE, progress=False, device="cuda")
+    assert rows[0]["steps"] == 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
+import pytest
 
 from selfattn.bench.lra.pathfinder import DOT, LINK_RADIUS, PathfinderDataset, generate_pathfinder
 
@@ -39,12 +40,21 @@ def dots_joined(img: np.ndarray) -> bool:
     return bool(reach & blobs[1])
 
 
-def test_labels_agree_with_a_search_on_the_drawn_image():
+@pytest.mark.parametrize("size", [32, 16])
+def test_labels_agree_with_a_search_on_the_drawn_image(size):
     rng = np.random.default_rng(0)
     for i in range(120):
-        img, label = generate_pathfinder(rng, positive=bool(i % 2))
-        assert img.shape == (32, 32) and img.dtype == np.uint8
+        img, label = generate_pathfinder(rng, positive=bool(i % 2), size=size)
+        assert img.shape == (size, size) and img.dtype == np.uint8
         assert dots_joined(img) == bool(label), f"example {i}"
+
+
+def test_small_images_and_bad_sizes():
+    data = PathfinderDataset(6, seed=1, size=16)
+    pixels, _ = data[0]
+    assert pixels.shape == (256,) and data.image(0).shape == (16, 16)
+    with pytest.raises(ValueError, match=r"size: expected one of \(16, 32\)"):
+        generate_pathfinder(np.random.default_rng(0), True, size=24)
 
 
 def test_distractors_are_present_and_not_joined_to_the_dots():

@@ -7,17 +7,23 @@ two dots are connected by one path; the model reads the 1,024 pixels as a sequen
 Written from that description (no code of either benchmark is used):
 
 * a curve is a random walk on the 8-neighbour grid that turns by at most 45 degrees per
-  step (a smooth contour), 10-22 steps long, never revisiting a cell;
+  step (a smooth contour), 10-22 steps long (6-11 on a 16 x 16 image), never revisiting
+  a cell;
 * it is drawn dashed: 2 pixels on, 1 off, so consecutive drawn pixels are at most 2 apart
   (Chebyshev distance) along the curve;
 * a dot is a 3 x 3 square centred on a curve's end point;
-* different curves (with their dots) stay at least 4 pixels apart (Chebyshev), so "joined"
+* different curves (with their dots) stay at least 4 pixels apart (Chebyshev; 3 on a
+  16 x 16 image), so "joined"
   is well defined: two inked pixels belong together iff a chain of inked pixels links
   them with steps of Chebyshev distance <= 2 (``LINK_RADIUS``). The tests check every
   label this way with a breadth-first search on the drawn image;
 * positive: one curve carries both dots; negative: two curves carry one dot each; the
   rest are distractors without dots, and both classes have the same number of curves
-  (3-5) and of dots, so the amount of ink is no shortcut to the label. Classes are balanced.
+  (3-5; 2-3 on a 16 x 16 image) and of dots, so the amount of ink is no shortcut to the
+  label. Classes are balanced.
+
+``size`` is 32 (LRA's Pathfinder-32, 1,024 pixels) or 16 (256 pixels: a shortened task
+for runs that must be short, same rules at half the scale).
 
 Pixels: background 0, curve 160, dot 255 (``uint8``). ``PathfinderDataset`` is seeded.
 """
@@ -32,8 +38,12 @@ import torch
 __all__ = ["LINK_RADIUS", "PathfinderDataset", "generate_pathfinder"]
 
 SIZE = 32
+SIZES = (16, 32)
 LINK_RADIUS = 2  # dashes leave 1-pixel gaps: pixels 2 apart along a curve still link
-_CLEARANCE = 4  # curves (and dots) of different paths stay >= 4 apart: never linked
+# Per image size: clearance between curves (> LINK_RADIUS, so different curves never
+# link), curve lengths [lo, hi) and the range [lo, hi) of k (a negative has 2 + k curves).
+_GEOMETRY = {32: {"clearance": 4, "length": (10, 23), "k": (1, 4)},
+             16: {"clearance": 3, "length": (5, 8), "k": (0, 2)}}
 _DIRS = [(-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1)]
 CURVE, DOT = 160, 255
 
@@ -51,6 +61,7 @@ def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
 
 def _walk(rng: np.random.Generator, forbidden: np.ndarray, length: int) -> list[tuple[int, int]] | None:
     """A smooth self-avoiding walk of ``length`` cells avoiding ``forbidden``, or None."""
+    size = forbidden.shape[0]
     free = np.argwhere(~forbidden[2:-2, 2:-2]) + 2  # keep room for a 3x3 dot at the ends
     if len(free) == 0:
         return None
@@ -64,7 +75,7 @@ def _walk(rng: np.random.Generator, forbidden: np.ndarray, length: int) -> list[
         for t in turns:  # straight (3 in 5) or a 45-degree turn
             nd = (d + t) % 8
             ny, nx = path[-1][0] + _DIRS[nd][0], path[-1][1] + _DIRS[nd][1]
-            if 2 <= ny < SIZE - 2 and 2 <= nx < SIZE - 2 and not forbidden[ny, nx] \
+            if 2 <= ny < size - 2 and 2 <= nx < size - 2 and not forbidden[ny, nx] \
                     and (ny, nx) not in seen:
                 d = nd
                 path.append((ny, nx))
@@ -77,9 +88,10 @@ def _walk(rng: np.random.Generator, forbidden: np.ndarray, length: int) -> list[
 
 def _place(rng: np.random.Generator, occupied: np.ndarray, dots: int) -> list | None:
     """Place one curve (with ``dots`` dots at its ends) clear of ``occupied``; updates it."""
-    forbidden = _dilate(occupied, _CLEARANCE - 1)
+    geometry = _GEOMETRY[occupied.shape[0]]
+    forbidden = _dilate(occupied, geometry["clearance"] - 1)
     for _ in range(30):
-        path = _walk(rng, forbidden, int(rng.integers(10, 23)))
+        path = _walk(rng, forbidden, int(rng.integers(*geometry["length"])))
         if path is None:
             continue
         ends = [path[0], path[-1]][:dots] if dots else []
@@ -97,18 +109,21 @@ def _place(rng: np.random.Generator, occupied: np.ndarray, dots: int) -> list | 
     return None
 
 
-def generate_pathfinder(rng: np.random.Generator, positive: bool) -> tuple[np.ndarray, int]:
-    """One ``(image (32, 32) uint8, label)``; ``label = 1`` iff the dots are joined."""
+def generate_pathfinder(rng: np.random.Generator, positive: bool, size: int = SIZE
+                        ) -> tuple[np.ndarray, int]:
+    """One ``(image (size, size) uint8, label)``; ``label = 1`` iff the dots are joined."""
+    if size not in SIZES:
+        raise ValueError(f"size: expected one of {SIZES}, got {size!r}")
     while True:
-        occupied = np.zeros((SIZE, SIZE), dtype=bool)
+        occupied = np.zeros((size, size), dtype=bool)
         # Both classes draw the same number of curves (2 + k), so counting ink says nothing.
-        k = int(rng.integers(1, 4))
+        k = int(rng.integers(*_GEOMETRY[size]["k"]))
         dotted = [_place(rng, occupied, 2)] if positive else [_place(rng, occupied, 1),
                                                                _place(rng, occupied, 1)]
         distractors = [_place(rng, occupied, 0) for _ in range(k + int(positive))]
         if any(c is None for c in [*dotted, *distractors]):
             continue
-        img = np.zeros((SIZE, SIZE), dtype=np.uint8)
+        img = np.zeros((size, size), dtype=np.uint8)
         for curve in [*dotted, *distractors]:
             path, ends = curve
             for i, (y, x) in enumerate(path):
@@ -121,17 +136,18 @@ def generate_pathfinder(rng: np.random.Generator, positive: bool) -> tuple[np.nd
 
 @dataclass
 class PathfinderDataset(torch.utils.data.Dataset):
-    """``n`` seeded, balanced examples: item ``i`` is ``(pixels (1024,) int64 in [0, 255],
-    label)``; ``image(i)`` gives the ``(32, 32)`` picture."""
+    """``n`` seeded, balanced examples: item ``i`` is ``(pixels (size**2,) int64 in [0, 255],
+    label)``; ``image(i)`` gives the ``(size, size)`` picture."""
 
     n: int
     seed: int = 0
+    size: int = SIZE
 
     def __post_init__(self) -> None:
         rng = np.random.default_rng(self.seed)
         self.images, self.labels = [], []
         for i in range(self.n):
-            img, label = generate_pathfinder(rng, positive=bool(i % 2))
+            img, label = generate_pathfinder(rng, positive=bool(i % 2), size=self.size)
             self.images.append(img)
             self.labels.append(label)
 
