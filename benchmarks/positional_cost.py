@@ -43,7 +43,8 @@ NOTES = {
     "learned": "table lookup (max_len = L), added once",
     "floater": "RK4 over L positions, sequential, once per forward (hand-written backward)",
     "rnn": "fused GRU over L positions, once per forward",
-    "shaw": "q-dependent dense bias + weights for the value term: explicit kernel under grad",
+    "shaw": "q-dependent dense bias + weights for the value term: flash_bias kernel under grad (explicit "
+            "with dropout)",
     "t5": "learned ScoreBias as a dense float mask: flash_bias kernel (flash forward, chunked "
           "exact backward with the bias gradient)",
     "rope": "rotation of q and k in every layer; sdpa kernel (flash)",

@@ -31,7 +31,7 @@ def tensors(seed: int, b: int, h: int, lq: int, lk: int, d: int, k: int):
 
 @settings(max_examples=30, deadline=None)
 @given(lq=st.integers(1, 6), extra=st.integers(0, 3), k=st.integers(1, 4), causal=st.booleans(),
-       kernel=st.sampled_from(["sdpa", "explicit", "reference"]), seed=st.integers(0, 2**16),
+       kernel=st.sampled_from(["sdpa", "flash_bias", "explicit", "reference"]), seed=st.integers(0, 2**16),
        padded=st.booleans())
 def test_kernel_path_equals_the_papers_formulas_outputs_and_gradients(lq, extra, k, causal, kernel,
                                                                       seed, padded):
@@ -52,7 +52,7 @@ def test_kernel_path_equals_the_papers_formulas_outputs_and_gradients(lq, extra,
         torch.testing.assert_close(a, b, **TOL)
 
 
-def test_auto_runs_the_fused_kernel_without_gradients_and_explicit_with(monkeypatch):
+def test_auto_picks_sdpa_without_gradients_flash_bias_with_and_explicit_otherwise(monkeypatch):
     from selfattn.positional import shaw as shaw_module
 
     picked = []
@@ -68,10 +68,58 @@ def test_auto_runs_the_fused_kernel_without_gradients_and_explicit_with(monkeypa
     with torch.no_grad():
         shaw_attention(q, kk, v, rk, rv, 2)
     shaw_attention(q, kk, v, rk, rv, 2)
-    assert picked == ["auto", "explicit"]
+    shaw_attention(q, kk, v, rk, rv, 2, dropout_p=0.1)  # flash's output would be discarded
+    shaw_attention(q, kk, v, rk, rv, 2, normalize="relu")  # flash_bias is softmax only
+    shaw_attention(q, kk, v, rk, rv, 2, kernel="sdpa")  # a named kernel is kept
+    assert picked == ["auto", "flash_bias", "explicit", "explicit", "sdpa"]
     bias = torch.randn(1, 2, 5, 5, dtype=torch.float64)  # what "auto" gets without gradients
     assert choose_kernel(q.detach(), kk.detach(), v.detach(), bias=bias,
                          return_weights=True).name == "sdpa"
+
+
+@settings(max_examples=30, deadline=None)
+@given(lq=st.integers(1, 7), lk=st.integers(1, 7), k=st.integers(1, 3), causal=st.booleans(),
+       empty_set=st.booleans(), extra_bias=st.booleans(), seed=st.integers(0, 2**16))
+def test_training_on_flash_bias_equals_the_explicit_path(lq, lk, k, causal, empty_set, extra_bias,
+                                                         seed):
+    """Under grad "auto" runs flash_bias: outputs, weights and every gradient as on explicit."""
+    q, kk, v, rk, rv = tensors(seed, 2, 2, lq, lk, 4, k)
+    # Lq > Lk with causal leaves the first queries without keys, as does an empty set.
+    key_lengths = torch.tensor([lk, 0 if empty_set else max(1, lk - 2)])
+    params = [q, kk, v, rk, rv]
+    bias = None
+    if extra_bias:
+        bias = torch.randn(1, 2, lq, lk, dtype=torch.float64, requires_grad=True)
+        params.append(bias)
+    results = []
+    for kernel in ("auto", "explicit"):
+        out, w = shaw_attention(q, kk, v, rk, rv, k, key_lengths=key_lengths, causal=causal,
+                                bias=bias, kernel=kernel, return_weights=True)
+        probe = torch.linspace(-1, 1, out.numel(), dtype=torch.float64).view_as(out)
+        loss = (out * probe).sum() + (w * w).sum()  # the weights' own gradient path too
+        results.append((out, w, torch.autograd.grad(loss, params)))
+    (out, w, grads), (out_x, w_x, grads_x) = results
+    torch.testing.assert_close(out, out_x, **TOL)
+    torch.testing.assert_close(w, w_x, **TOL)
+    for a, b in zip(grads, grads_x, strict=True):
+        torch.testing.assert_close(a, b, **TOL)
+
+
+def test_module_trains_the_same_on_auto_and_explicit():
+    torch.manual_seed(3)
+    auto = ShawMultiHeadAttention(8, 2, max_distance=2).double()
+    explicit = ShawMultiHeadAttention(8, 2, max_distance=2, kernel="explicit").double()
+    explicit.load_state_dict(auto.state_dict())
+    x = torch.randn(2, 6, 8, dtype=torch.float64)
+    key_mask = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
+    outs = []
+    for m in (auto, explicit):
+        y = m(x, key_mask=key_mask, causal=True)
+        y.square().sum().backward()
+        outs.append((y, [p.grad for p in m.parameters()]))
+    torch.testing.assert_close(outs[0][0], outs[1][0], **TOL)
+    for a, b in zip(outs[0][1], outs[1][1], strict=True):
+        torch.testing.assert_close(a, b, **TOL)
 
 
 @settings(max_examples=20, deadline=None)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from selfattn.positional import T5RelativeBias, t5_bucket
@@ -78,3 +78,39 @@ def test_bad_configuration_is_named():
         T5RelativeBias(2, num_buckets=7)
     with pytest.raises(ValueError, match="max_distance: expected more than 8"):
         T5RelativeBias(2, num_buckets=32, max_distance=8)
+
+
+def dense_by_pairs(bias: T5RelativeBias, lq: int, lk: int) -> torch.Tensor:
+    """The slow twin of ``dense``: ``pairwise`` on the full grid of lower-right aligned
+    positions (a gather of H * Lq * Lk entries, scattered back in the backward)."""
+    q_pos = torch.arange(lq) + (lk - lq)
+    return bias.pairwise(q_pos[:, None], torch.arange(lk)[None, :])
+
+
+@settings(max_examples=60, deadline=None)
+@given(lq=st.integers(0, 40), lk=st.integers(0, 40), heads=st.integers(1, 4),
+       num_buckets=st.sampled_from([4, 6, 8, 16, 32]), room=st.integers(1, 30),
+       bidirectional=st.booleans(), seed=st.integers(0, 2**16))
+@example(lq=0, lk=0, heads=2, num_buckets=8, room=3, bidirectional=True, seed=0)
+@example(lq=0, lk=5, heads=2, num_buckets=8, room=3, bidirectional=False, seed=0)
+@example(lq=4, lk=0, heads=2, num_buckets=8, room=3, bidirectional=True, seed=0)
+@example(lq=1, lk=1, heads=1, num_buckets=4, room=1, bidirectional=True, seed=0)
+@example(lq=40, lk=3, heads=3, num_buckets=6, room=2, bidirectional=False, seed=1)
+def test_toeplitz_dense_equals_the_pairwise_grid_and_its_gradient(lq, lk, heads, num_buckets, room,
+                                                                  bidirectional, seed):
+    exact = (num_buckets // 2 if bidirectional else num_buckets) // 2
+    torch.manual_seed(seed)
+    bias = T5RelativeBias(heads, num_buckets, max_distance=exact + room, bidirectional=bidirectional)
+    fast, slow = bias.dense(lq, lk), dense_by_pairs(bias, lq, lk)
+    assert fast.shape == (heads, lq, lk) and fast.is_contiguous()
+    torch.testing.assert_close(fast, slow, atol=0, rtol=0)  # the same table entries, bit for bit
+    probe = torch.randn(heads, lq, lk)
+    g_fast, = torch.autograd.grad((fast * probe).sum(), bias.weight)
+    g_slow, = torch.autograd.grad((slow * probe).sum(), bias.weight)
+    # The same sums of probe entries per bucket, in another order (diagonals first).
+    torch.testing.assert_close(g_fast, g_slow, atol=1e-5, rtol=1e-5)
+    dbl = bias.double()
+    probe = probe.double()
+    g64, = torch.autograd.grad((dbl.dense(lq, lk) * probe).sum(), dbl.weight)
+    g64_slow, = torch.autograd.grad((dense_by_pairs(dbl, lq, lk) * probe).sum(), dbl.weight)
+    torch.testing.assert_close(g64, g64_slow, atol=1e-12, rtol=1e-12)

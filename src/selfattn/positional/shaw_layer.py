@@ -27,7 +27,7 @@ from .shaw import shaw_attention
 
 __all__ = ["ShawMultiHeadAttention", "ShawRelativePositions"]
 
-DENSE_KERNELS = ("auto", "sdpa", "explicit", "reference")
+DENSE_KERNELS = ("auto", "sdpa", "flash_bias", "explicit", "reference")
 
 
 class ShawRelativePositions(nn.Module, PositionalScheme):

