@@ -102,12 +102,12 @@ PRESETS: dict[str, dict] = {
     },
     "fashion-mnist": {
         "task": "image",
-        "data": {"dataset": "fashion-mnist", "vectors": "patches", "patch": 7, "flip": 0.5},
+        "data": {"dataset": "fashion-mnist", "vectors": "patches", "patch": 7},
         "model": {"width": 128, "depth": 4, "heads": 4, "ff": 256, "dropout": 0.1, "positional": "learned",
                   "positional_options": {"max_len": 16}, "pooling": "mean"},
         "optim": {"lr": 0.002, "warmup_steps": 300},
-        "trainer": {"max_epochs": 30, "patience": 6, "batch_size": 128, "eval_batch_size": 256,
-                    "max_time_s": 2400, **_SMALL},
+        "trainer": {"max_epochs": 15, "patience": 4, "batch_size": 128, "eval_batch_size": 256,
+                    "max_time_s": 1500, **_SMALL},
     },
     "translate": {
         "task": "translate",
