@@ -90,12 +90,17 @@ def markdown(rows: list[dict]) -> str:
         label = target.label if target is not None and key == target.metric else key.removeprefix("test_")
         goal = target.describe() if target is not None and key == target.metric else "—"
         met = "—" if goal == "—" or value is None else ("yes" if target.met(value) else "**no**")
-        command = r.get("command") or _command_from(row)
+        command = _shown(r["command"]) if r.get("command") else _command_from(row)
         minutes = r.get("wall_s")
         time = f"{minutes / 60:.1f} min" if isinstance(minutes, (int, float)) else "—"
         lines.append(f"| {row['name']} | `{command}` | {r.get('seed', '—')} | {time} | {label} {shown} | "
                      f"{goal} | {met} |")
     return "\n".join(lines) + "\n"
+
+
+def _shown(command: str) -> str:
+    """The command without where its run went or how it printed (``run.dir=``, ``--quiet``)."""
+    return " ".join(t for t in command.split() if not t.startswith("run.dir=") and t != "--quiet")
 
 
 def _command_from(row: dict) -> str:
