@@ -32,3 +32,38 @@ def test_real_sword_pairs(real_data):
     assert pairs.sources[0] == "In the beginning, God created the heavens and the earth."
     assert pairs.targets[0].startswith("EN el principio crió Dios")
     assert not any("<H" in s or "<G" in s for s in pairs.sources[:2000])
+
+
+def test_subwords_to_words_joins_continuing_pieces():
+    from selfattn.data.subword import subwords_to_words
+
+    assert subwords_to_words(["y", "dij", "##o", ":", "sea", "##", "la", "l", "##u", "##z"]) == \
+        ["y", "dijo", ":", "sea", "##", "la", "luz"]
+    assert subwords_to_words(["##ab", "c"]) == ["ab", "c"]      # nothing to join to: a word of its own
+    assert subwords_to_words(["a@@", "b"], continuing_prefix="@@") == ["a@@", "b"]
+
+
+def test_joint_subword_vocabulary_spells_the_target_words_back(tmp_path):
+    pytest.importorskip("tokenizers")
+    from selfattn.data.sentiment import tokenize_words
+    from selfattn.data.translation import pieces_to_words
+
+    rows = [f"v{i}\tThe {w} house, said {n}.\tLa casa {s}, dijo {n}." for i, (w, s, n) in enumerate(
+        [("red", "roja", "Jehová"), ("white", "blanca", "Moisés"), ("old", "vieja", "Aarón")] * 6)]
+    path = tmp_path / "pairs.tsv"
+    path.write_text("reference\tenglish\tspanish\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    pairs = load_translation_pairs(path)
+    splits = translation_splits(pairs, (0.6, 0.2, 0.2), seed=0, min_freq=1, subword_vocab=60)
+    vocab = splits.target_words
+    assert splits.source_words is vocab and len(vocab) <= 60
+    assert vocab.tokens[:4] == ["<pad>", "<unk>", BOS, EOS]
+    assert any(t.startswith("##") for t in vocab.tokens)           # 60 pieces: some words are split
+    targets = dict(zip(pairs.references, pairs.targets, strict=True))
+    for example in splits.test.examples + splits.train.examples:
+        pieces = vocab.decode(example.y)
+        assert pieces[0] == BOS and pieces[-1] == EOS and "<unk>" not in pieces
+        assert pieces_to_words(pieces[1:-1]) == tokenize_words(targets[example.source])
+        assert len(pieces) - 2 >= len(tokenize_words(targets[example.source]))
+    for bad in (True, 3, 8000.0, "8k"):
+        with pytest.raises(ValueError, match=r"subword_vocab: expected None or an integer > 4"):
+            translation_splits(pairs, (0.6, 0.2, 0.2), subword_vocab=bad)

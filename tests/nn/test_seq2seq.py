@@ -1,5 +1,5 @@
 """Sequence to sequence: teacher forcing is causal, the key/value cache changes nothing,
-beam search of width 1 is greedy decoding."""
+beam search of width 1 is greedy decoding, a shared source table is the target's."""
 
 from __future__ import annotations
 
@@ -11,15 +11,17 @@ from selfattn.nn.seq2seq import Seq2Seq
 V_SRC, V_TGT, BOS, EOS = 20, 15, 2, 3
 
 
-def _model(norm="pre", seed=0):
+def _model(norm="pre", seed=0, shared=False):
     torch.manual_seed(seed)
-    return Seq2Seq({"kind": "tokens", "vocab_sizes": [V_SRC]}, V_TGT, width=16, heads=4, depth=2,
-                   decoder_depth=2, dropout=0.0, norm=norm, bos_id=BOS, eos_id=EOS).eval()
+    vocab = V_TGT if shared else V_SRC
+    return Seq2Seq({"kind": "tokens", "vocab_sizes": [vocab]}, V_TGT, width=16, heads=4, depth=2,
+                   decoder_depth=2, dropout=0.0, norm=norm, bos_id=BOS, eos_id=EOS,
+                   share_source_embedding=shared).eval()
 
 
-def _src():
+def _src(vocab=V_SRC):
     g = torch.Generator().manual_seed(1)
-    src = torch.randint(4, V_SRC, (3, 7), generator=g)
+    src = torch.randint(4, vocab, (3, 7), generator=g)
     mask = torch.arange(7)[None] < torch.tensor([7, 4, 1])[:, None]
     return src.masked_fill(~mask, 0), mask
 
@@ -38,10 +40,10 @@ def test_teacher_forcing_scores_do_not_see_the_future():
     assert not torch.allclose(out[:, 4:], again[:, 4:])
 
 
-@pytest.mark.parametrize("norm", ["pre", "post"])
-def test_kv_cache_gives_the_same_scores_as_rerunning_the_prefix(norm):
-    model = _model(norm)
-    src, mask = _src()
+@pytest.mark.parametrize(("norm", "shared"), [("pre", False), ("post", False), ("pre", True)])
+def test_kv_cache_gives_the_same_scores_as_rerunning_the_prefix(norm, shared):
+    model = _model(norm, shared=shared)
+    src, mask = _src(V_TGT if shared else V_SRC)
     memory = model.encode(src, mask)
     caches = model.start(memory)
     prefix = torch.full((3, 1), BOS)
@@ -53,10 +55,10 @@ def test_kv_cache_gives_the_same_scores_as_rerunning_the_prefix(norm):
     assert caches[0]["k"].shape == (3, 4, 8, 4)      # (B, H, steps, head_dim)
 
 
-@pytest.mark.parametrize("beam", [1, 3])
-def test_decoding_with_and_without_cache_is_identical(beam):
-    model = _model()
-    src, mask = _src()
+@pytest.mark.parametrize(("beam", "shared"), [(1, False), (3, False), (3, True)])
+def test_decoding_with_and_without_cache_is_identical(beam, shared):
+    model = _model(shared=shared)
+    src, mask = _src(V_TGT if shared else V_SRC)
     assert model.generate(src, mask, beam_size=beam, max_len=12, cache=True) == \
         model.generate(src, mask, beam_size=beam, max_len=12, cache=False)
 
@@ -87,3 +89,22 @@ def test_generate_stops_at_eos_and_checks_beam_size():
     assert model.generate(src, mask, beam_size=2, max_len=5) == [[], [], []]
     with pytest.raises(ValueError, match="beam_size: expected >= 1, got 0"):
         model.generate(src, mask, beam_size=0)
+
+
+def test_shared_source_embedding_reads_the_target_table():
+    model = _model(shared=True)
+    assert model.src_embed is None
+    assert sum(p.numel() for p in model.parameters()) < sum(p.numel() for p in _model().parameters())
+    src, mask = _src(V_TGT)
+    memory = model.encode(src, mask)
+    with torch.no_grad():                          # the source's first token changes with its target row
+        model.tgt_embed.weight[int(src[0, 0])] += 1.0
+    assert not torch.allclose(model.encode(src, mask)[0], memory[0])
+    untouched = (src != src[0, 0]).all(1)          # sets without that token: unchanged
+    assert untouched.any()
+    assert torch.allclose(model.encode(src, mask)[untouched], memory[untouched], atol=1e-6)
+    with pytest.raises(ValueError, match=r"share_source_embedding: expected source tokens of one field"):
+        Seq2Seq({"kind": "tokens", "vocab_sizes": [V_SRC]}, V_TGT, width=16, heads=4, depth=1,
+                decoder_depth=1, share_source_embedding=True)
+    with pytest.raises(TypeError, match=r"src: expected int ids \(B, S\)"):
+        model.encode(src.float(), mask)

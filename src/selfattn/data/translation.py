@@ -10,6 +10,13 @@ both public domain, read with the SWORD library's Python binding (Debian
 ``python3-sword``). Strong's-number tags are switched on and then removed, because the
 WEB markup joins some words that only those tags separate ("God<H0430>created").
 31,077 verses have text in both (archaic style, ~24 English words each).
+
+Two ways to make ids: word-level vocabularies (one per language, words seen fewer than
+``min_freq`` times become ``<unk>``), or one joint BPE vocabulary of ``subword_vocab``
+pieces learned on the words of both training sides (``subword_vocab=8000``): rare words
+split into known pieces, so nothing is unknown, and source and target share one table.
+Subword pieces are made inside the lower-cased words of ``tokenize_words`` (a continuing
+piece starts with ``##``), so ``pieces_to_words`` gives back exactly those words.
 """
 
 from __future__ import annotations
@@ -19,11 +26,15 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import torch
 
 from .cache import DataUnavailableError
 from .registry import DatasetEntry, fetch, register
 from .sentiment import tokenize_words
 from .sets import SetDataset, VectorSet, split_indices
+from .subword import encode_subwords, subwords_to_words, train_subword_tokenizer
 from .vocab import PAD, UNK, Vocabulary
 
 __all__ = [
@@ -33,6 +44,8 @@ __all__ = [
     "TranslationSplits",
     "extract_sword_pairs",
     "load_translation_pairs",
+    "pieces_to_words",
+    "train_translation_subwords",
     "translation_splits",
 ]
 
@@ -143,26 +156,78 @@ class TranslationSplits:
     source_words: Vocabulary
     target_words: Vocabulary
     info: dict = field(default_factory=dict)
+    tokenizer: Any = None          # the joint subword tokenizer (None: word vocabularies)
+
+
+SPECIALS = (PAD, UNK, BOS, EOS)
+
+
+def train_translation_subwords(word_lists: Sequence[Sequence[str]], vocab_size: int, min_freq: int = 2):
+    """A BPE tokenizer of at most ``vocab_size`` pieces over already split words (both
+    languages); ids 0-3 are ``<pad> <unk> <bos> <eos>``, continuing pieces start with ``##``."""
+    return train_subword_tokenizer((" ".join(words) for words in word_lists), "bpe", vocab_size,
+                                   min_frequency=min_freq, split_words="whitespace",
+                                   continuing_prefix="##", extra_specials=(BOS, EOS))
+
+
+def subword_vocabulary(tokenizer) -> Vocabulary:
+    """The tokenizer's pieces in id order, as a :class:`Vocabulary` (same ids)."""
+    pieces = [tokenizer.id_to_token(i) for i in range(tokenizer.get_vocab_size())]
+    if tuple(pieces[: len(SPECIALS)]) != SPECIALS:
+        raise ValueError(f"tokenizer: expected ids 0-3 to be {SPECIALS}, got {pieces[:4]}")
+    return Vocabulary(pieces[len(SPECIALS):], SPECIALS)
+
+
+def pieces_to_words(pieces: Sequence[str]) -> list[str]:
+    """Decoded subword pieces (specials already dropped) -> the words they spell."""
+    return subwords_to_words(pieces, "##")
 
 
 def translation_splits(pairs: TranslationPairs, fractions: Sequence[float] = (0.8, 0.1, 0.1),
-                       seed: int = 0, min_freq: int = 2) -> TranslationSplits:
-    """Seeded split; ``x`` source word ids ``(n,)``, ``y`` target ids ``(m,)`` wrapped in
-    ``<bos>``/``<eos>``; vocabularies from the training part (lower-cased words)."""
+                       seed: int = 0, min_freq: int = 2, subword_vocab: int | None = None
+                       ) -> TranslationSplits:
+    """Seeded split; ``x`` source ids ``(n,)``, ``y`` target ids ``(m,)`` wrapped in
+    ``<bos>``/``<eos>``; vocabularies from the training part (lower-cased words).
+
+    ``subword_vocab``: None for word vocabularies (words seen fewer than ``min_freq`` times
+    are ``<unk>``), or the size of one joint BPE vocabulary (pieces seen at least
+    ``min_freq`` times) that both sides share: then ``source_words is target_words``.
+    """
+    if subword_vocab is not None and (not isinstance(subword_vocab, int) or isinstance(subword_vocab, bool)
+                                      or subword_vocab <= len(SPECIALS)):
+        raise ValueError(f"subword_vocab: expected None or an integer > {len(SPECIALS)} (pieces of the "
+                         f"joint vocabulary), got {subword_vocab!r}")
     source_tokens = [tokenize_words(t) for t in pairs.sources]
     target_tokens = [tokenize_words(t) for t in pairs.targets]
     parts = split_indices(len(pairs), fractions, seed)
     train = parts[0].tolist()
-    source_words = Vocabulary.build([source_tokens[i] for i in train], min_freq)
-    target_words = Vocabulary.build([target_tokens[i] for i in train], min_freq,
-                                    specials=(PAD, UNK, BOS, EOS))
+    tokenizer = None
+    if subword_vocab is None:
+        source_words = Vocabulary.build([source_tokens[i] for i in train], min_freq)
+        target_words = Vocabulary.build([target_tokens[i] for i in train], min_freq, specials=SPECIALS)
+
+        def source_ids(words):
+            return source_words.encode(words)
+
+        def target_ids(words):
+            return target_words.encode([BOS, *words, EOS])
+    else:
+        words = [source_tokens[i] for i in train] + [target_tokens[i] for i in train]
+        tokenizer = train_translation_subwords(words, subword_vocab, min_freq)
+        source_words = target_words = subword_vocabulary(tokenizer)
+        bos, eos = torch.tensor([target_words.id(BOS)]), torch.tensor([target_words.id(EOS)])
+
+        def source_ids(words):
+            return encode_subwords(tokenizer, " ".join(words))
+
+        def target_ids(words):
+            return torch.cat([bos, source_ids(words), eos])
     sets = []
     for part in parts:
-        examples = [VectorSet(x=source_words.encode(source_tokens[i]),
-                              y=target_words.encode([BOS, *target_tokens[i], EOS]),
+        examples = [VectorSet(x=source_ids(source_tokens[i]), y=target_ids(target_tokens[i]),
                               source=pairs.references[i]) for i in part.tolist()]
         sets.append(SetDataset(examples, {"labels": "sequence"}))
     info = {"sizes": [len(s) for s in sets], "seed": seed,
             "vocabulary": (len(source_words), len(target_words))}
     return TranslationSplits(*sets, source_words=source_words, target_words=target_words,
-                             info=info)
+                             info=info, tokenizer=tokenizer)

@@ -109,15 +109,26 @@ class DecoderLayer(nn.Module):
 
 
 class Seq2Seq(nn.Module):
-    """Encoder-decoder with tied target embedding and output layer (module doc)."""
+    """Encoder-decoder with tied target embedding and output layer (module doc).
+
+    ``share_source_embedding``: the source ids index the same table too (a joint subword
+    vocabulary), scaled by ``sqrt(width)`` as the target's is.
+    """
 
     def __init__(self, src_input: dict[str, Any], tgt_vocab: int, width: int, heads: int, depth: int,
                  decoder_depth: int, *, ff: int = 0, dropout: float = 0.1, norm: str = "pre",
                  attention: str = "full", attention_options: dict | None = None,
                  positional: str = "sinusoidal", positional_options: dict | None = None,
-                 bos_id: int = 2, eos_id: int = 3, pad_id: int = 0) -> None:
+                 bos_id: int = 2, eos_id: int = 3, pad_id: int = 0,
+                 share_source_embedding: bool = False) -> None:
         super().__init__()
-        self.src_embed = InputEmbedding(src_input, width, dropout)
+        if share_source_embedding:
+            sizes = src_input.get("vocab_sizes")
+            if src_input.get("kind") != "tokens" or sizes != [tgt_vocab] or src_input.get("frozen_fields"):
+                raise ValueError(f"share_source_embedding: expected source tokens of one field over the "
+                                 f"target's {tgt_vocab} ids, got {src_input}")
+        # One table for source, target and output (a joint vocabulary): ``None`` here.
+        self.src_embed = None if share_source_embedding else InputEmbedding(src_input, width, dropout)
         self.encoder = AttentionEncoder(width, depth, heads, ff=ff, dropout=dropout, norm=norm,
                                         attention=attention, attention_options=attention_options,
                                         positional=positional, positional_options=positional_options)
@@ -133,7 +144,13 @@ class Seq2Seq(nn.Module):
         self.bos_id, self.eos_id, self.pad_id, self.width = bos_id, eos_id, pad_id, width
 
     def encode(self, src: torch.Tensor, src_mask: torch.Tensor | None) -> torch.Tensor:
-        return self.encoder(self.src_embed(src), mask=src_mask)
+        if self.src_embed is None:
+            if src.is_floating_point() or src.dim() != 2:
+                raise TypeError(f"src: expected int ids (B, S), got {src.dtype} {tuple(src.shape)}")
+            h = self.drop(self.tgt_embed(src) * self.width ** 0.5)
+        else:
+            h = self.src_embed(src)
+        return self.encoder(h, mask=src_mask)
 
     def _embed_targets(self, tgt: torch.Tensor, start: int = 0) -> torch.Tensor:
         e = self.tgt_embed(tgt) * self.width ** 0.5
@@ -222,4 +239,5 @@ def build_seq2seq(cfg: dict[str, Any], spec: dict[str, Any]) -> Seq2Seq:
                    attention_options=cfg.get("attention_options") or {},
                    positional=cfg.get("positional", "sinusoidal"),
                    positional_options=cfg.get("positional_options") or {},
-                   bos_id=int(spec["bos_id"]), eos_id=int(spec["eos_id"]), pad_id=int(spec.get("pad_id", 0)))
+                   bos_id=int(spec["bos_id"]), eos_id=int(spec["eos_id"]), pad_id=int(spec.get("pad_id", 0)),
+                share_source_embedding=bool(spec["input"].get("shared_with_target", False)))
