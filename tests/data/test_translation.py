@@ -67,3 +67,26 @@ def test_joint_subword_vocabulary_spells_the_target_words_back(tmp_path):
     for bad in (True, 3, 8000.0, "8k"):
         with pytest.raises(ValueError, match=r"subword_vocab: expected None or an integer > 4"):
             translation_splits(pairs, (0.6, 0.2, 0.2), subword_vocab=bad)
+
+
+def test_a_saved_tokenizer_gives_back_the_same_ids(tmp_path):
+    """BPE training is not deterministic; a resumed or evaluated run reuses its tokenizer."""
+    pytest.importorskip("tokenizers")
+    from tokenizers import Tokenizer
+
+    rows = [f"v{i}\tThe {w} houses, said {n}.\tLas casas {s}, dijo {n}." for i, (w, s, n) in enumerate(
+        [("red", "rojas", "Jehová"), ("white", "blancas", "Moisés"), ("old", "viejas", "Aarón")] * 8)]
+    path = tmp_path / "pairs.tsv"
+    path.write_text("reference\tenglish\tspanish\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    pairs = load_translation_pairs(path)
+    first = translation_splits(pairs, (0.6, 0.2, 0.2), seed=0, min_freq=1, subword_vocab=50)
+    saved = Tokenizer.from_str(first.tokenizer.to_str())
+    again = translation_splits(pairs, (0.6, 0.2, 0.2), seed=0, min_freq=1, subword_vocab=50, tokenizer=saved)
+    assert again.target_words.tokens == first.target_words.tokens
+    for a, b in zip(first.test.examples + first.train.examples, again.test.examples + again.train.examples,
+                    strict=True):
+        assert a.x.tolist() == b.x.tolist() and a.y.tolist() == b.y.tolist()
+    with pytest.raises(ValueError, match="tokenizer: given without subword_vocab"):
+        translation_splits(pairs, (0.6, 0.2, 0.2), tokenizer=saved)
+    with pytest.raises(ValueError, match="tokenizer: expected at most subword_vocab=10 pieces"):
+        translation_splits(pairs, (0.6, 0.2, 0.2), subword_vocab=10, tokenizer=saved)

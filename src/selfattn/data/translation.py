@@ -184,14 +184,17 @@ def pieces_to_words(pieces: Sequence[str]) -> list[str]:
 
 
 def translation_splits(pairs: TranslationPairs, fractions: Sequence[float] = (0.8, 0.1, 0.1),
-                       seed: int = 0, min_freq: int = 2, subword_vocab: int | None = None
-                       ) -> TranslationSplits:
+                       seed: int = 0, min_freq: int = 2, subword_vocab: int | None = None,
+                       tokenizer: Any = None) -> TranslationSplits:
     """Seeded split; ``x`` source ids ``(n,)``, ``y`` target ids ``(m,)`` wrapped in
     ``<bos>``/``<eos>``; vocabularies from the training part (lower-cased words).
 
     ``subword_vocab``: None for word vocabularies (words seen fewer than ``min_freq`` times
     are ``<unk>``), or the size of one joint BPE vocabulary (pieces seen at least
     ``min_freq`` times) that both sides share: then ``source_words is target_words``.
+    ``tokenizer``: a joint tokenizer learned before (a saved run's), used instead of learning
+    one again: BPE training is not deterministic, and a resumed or evaluated run must see
+    the ids it was trained on. It needs ``subword_vocab`` and may have at most that many pieces.
     """
     if subword_vocab is not None and (not isinstance(subword_vocab, int) or isinstance(subword_vocab, bool)
                                       or subword_vocab <= len(SPECIALS)):
@@ -201,7 +204,8 @@ def translation_splits(pairs: TranslationPairs, fractions: Sequence[float] = (0.
     target_tokens = [tokenize_words(t) for t in pairs.targets]
     parts = split_indices(len(pairs), fractions, seed)
     train = parts[0].tolist()
-    tokenizer = None
+    if tokenizer is not None and subword_vocab is None:
+        raise ValueError("tokenizer: given without subword_vocab (word vocabularies take no tokenizer)")
     if subword_vocab is None:
         source_words = Vocabulary.build([source_tokens[i] for i in train], min_freq)
         target_words = Vocabulary.build([target_tokens[i] for i in train], min_freq, specials=SPECIALS)
@@ -213,7 +217,11 @@ def translation_splits(pairs: TranslationPairs, fractions: Sequence[float] = (0.
             return target_words.encode([BOS, *words, EOS])
     else:
         words = [source_tokens[i] for i in train] + [target_tokens[i] for i in train]
-        tokenizer = train_translation_subwords(words, subword_vocab, min_freq)
+        if tokenizer is None:
+            tokenizer = train_translation_subwords(words, subword_vocab, min_freq)
+        elif tokenizer.get_vocab_size() > subword_vocab:
+            raise ValueError(f"tokenizer: expected at most subword_vocab={subword_vocab} pieces, it has "
+                             f"{tokenizer.get_vocab_size()}")
         source_words = target_words = subword_vocabulary(tokenizer)
         bos, eos = torch.tensor([target_words.id(BOS)]), torch.tensor([target_words.id(EOS)])
 

@@ -136,7 +136,8 @@ def train(cfg: dict, resume: str | Path | None = None, log: Callable[[str], None
         torch.set_num_threads(int(cfg["trainer"]["num_threads"]))
     pl.seed_everything(int(cfg["seed"]), workers=True, verbose=False)
     task = get_task(cfg["task"])
-    data = task.build(cfg)
+    saved = (folder / "state.json").is_file() and (resume or worker)
+    data = task.rebuild(cfg, task.load_state(folder)) if saved else task.build(cfg)
     log(f"data: {len(data.train)} train / {len(data.validation)} validation / {len(data.test)} test sets "
         f"({time.perf_counter() - started:.1f} s)")
     model = build_task_model(cfg, data.spec)
@@ -276,7 +277,7 @@ def evaluate(folder: str | Path, log: Callable[[str], None] = print) -> dict:
     """Test metrics of a run's best weights (the test split rebuilt from its config)."""
     _quiet_lightning()
     cfg, task, spec, state, model = load_run(folder)
-    data = task.build(cfg)
+    data = task.rebuild(cfg, state)
     if data.spec.get("outputs") != spec.get("outputs"):
         raise ValueError(f"RUN: the data now gives {data.spec.get('outputs')} outputs, the run was trained "
                          f"with {spec.get('outputs')}; the data set changed since training")

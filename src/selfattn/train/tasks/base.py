@@ -72,6 +72,13 @@ class Task:
     def build(self, cfg: dict) -> TaskData:
         raise NotImplementedError
 
+    def rebuild(self, cfg: dict, state: dict[str, Any]) -> TaskData:
+        """The data of a run made before (``--resume``, ``eval``), given the state it saved.
+
+        The default builds again from the config (every step is seeded); a task whose build
+        learns something non-deterministic (a BPE vocabulary) reuses what ``state`` kept."""
+        return self.build(cfg)
+
     def init_model(self, model: torch.nn.Module, data: TaskData, cfg: dict) -> None:
         """Set data-derived parts before training (feature statistics, target scaling)."""
         spec = data.spec

@@ -46,13 +46,28 @@ class TranslateTask(Task):
                               f"(pieces of one joint BPE vocabulary, e.g. 8000), got {v!r}")
 
     def build(self, cfg: dict) -> TaskData:
+        return self._build(cfg, None)
+
+    def rebuild(self, cfg: dict, state: dict) -> TaskData:
+        """The saved joint tokenizer, not a new one (BPE training is not deterministic)."""
+        if cfg["data"]["subword_vocab"] is None:
+            return self._build(cfg, None)
+        if not state.get("subwords"):
+            raise ValueError("RUN: data.subword_vocab is set but the run's state.json keeps no subword "
+                             "tokenizer ('subwords'); the run directory is incomplete")
+        from tokenizers import Tokenizer
+
+        return self._build(cfg, Tokenizer.from_str(state["subwords"]))
+
+    def _build(self, cfg: dict, tokenizer) -> TaskData:
         d = cfg["data"]
         pairs = load_translation_pairs(d["path"])
         keep = [i for i in range(len(pairs)) if len(tokenize_words(pairs.sources[i])) <= d["max_words"]
                 and len(tokenize_words(pairs.targets[i])) <= d["max_words"]]
         kept = TranslationPairs([pairs.sources[i] for i in keep], [pairs.targets[i] for i in keep],
                                 [pairs.references[i] for i in keep])
-        splits = translation_splits(kept, d["fractions"], d["split_seed"], d["min_freq"], d["subword_vocab"])
+        splits = translation_splits(kept, d["fractions"], d["split_seed"], d["min_freq"], d["subword_vocab"],
+                                    tokenizer)
         train = limit(splits.train, d["limit"])
         validation = limit(splits.validation, d["limit"])
         test = limit(splits.test, d["test_limit"])
