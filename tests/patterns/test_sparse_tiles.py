@@ -19,6 +19,7 @@ from sparse_helpers import (
 
 from selfattn.functional import choose_kernel, reference_attention
 from selfattn.functional.sparse import block_parts, grid_parts, pattern_varlen_attention, sparse_attention
+from selfattn.functional.sparse.window import window_parts
 from selfattn.patterns import (
     BigBirdPattern,
     BlockSparsePattern,
@@ -26,6 +27,7 @@ from selfattn.patterns import (
     LongformerPattern,
     Neighborhood2DPattern,
     StridedPattern,
+    WindowPattern,
 )
 from selfattn.varlen import lengths_to_offsets
 
@@ -212,3 +214,19 @@ def _autograd_nodes(out: torch.Tensor) -> str:
             names.append(node.name())
             todo += [n for n, _ in node.next_functions]
     return " ".join(names)
+
+
+def test_strided_plans_leave_the_cached_window_plan_alone():
+    """Regression: a strided plan extended the cached window plan's list of parts in place, so
+    the next strided plan (and window attention over that band) summed some keys twice."""
+    from selfattn.functional.sparse import blocks
+
+    n, stride = 13, 2
+    band = WindowPattern(stride - 1, stride - 1)
+    q, k, v = qkv(1, 1, n, n, 2, 0)
+    before = len(window_parts(band, n, n).parts)
+    for _ in range(3):
+        blocks._block_plan.cache_clear()  # a new strided plan over the same cached band
+        check_vs_reference(sparse_attention, q, k, v, StridedPattern(stride, False), {}, 0)
+    assert len(window_parts(band, n, n).parts) == before
+    check_vs_reference(sparse_attention, q, k, v, band, {}, 0)

@@ -88,7 +88,7 @@ def _longformer_block(pattern: LongformerPattern) -> int:
 def _strided_parts(pattern: StridedPattern, n: int, device: torch.device | None) -> list[TilePart]:
     l = pattern.stride
     local = WindowPattern(l - 1, 0 if pattern.causal else l - 1)
-    parts = window_parts(local, n, n, device).parts
+    parts = list(window_parts(local, n, n, device).parts)  # a copy: the window plan is cached, shared
     bq = 32
     q_list, k_list, lens = [], [], []
     for r in range(min(l, n)):
