@@ -45,6 +45,8 @@ def test_file_then_overrides_win(tmp_path):
     ("pos", "model.widht=3", r"model.widht: unknown key; expected one of \['attention', "),
     ("pos", "trainer.max_tokens=500", r"trainer.batch_size, trainer.max_tokens: give exactly one"),
     ("pos", "optim.schedule=steps", r"optim.schedule: expected one of \['cosine', 'linear', 'constant'\]"),
+    ("sentiment", "optim.layer_decay=0", r"optim.layer_decay: expected a number in \(0, 1\] .*got 0"),
+    ("sentiment", "optim.layer_decay=1.5", r"optim.layer_decay: expected a number in \(0, 1\] .*got 1.5"),
     ("pos", "data.corpus=brown", r"data.corpus: expected 'wsj' or 'oanc'"),
     ("sentiment", "model.pooling=sum", r"model.pooling: expected one of \['mean', 'first', 'attention', 'max'\]"),
     ("pos", "model.attention=performer", r"model.positional: 'rope' works inside full attention only; with "

@@ -46,7 +46,7 @@ DEFAULTS: dict[str, Any] = {
         "pretrained": None, "decoder_depth": 2,
     },
     "optim": {"lr": 1e-3, "weight_decay": 0.01, "warmup_steps": 100, "schedule": "cosine",
-              "min_lr_ratio": 0.05, "label_smoothing": 0.0},
+              "min_lr_ratio": 0.05, "label_smoothing": 0.0, "layer_decay": 1.0},
     "trainer": {"max_epochs": 20, "max_time_s": None, "patience": 5, "precision": "32-true",
                 "accelerator": "cpu", "devices": 1, "strategy": "auto", "gradient_clip_val": 1.0,
                 "batch_size": 32, "max_tokens": None, "eval_batch_size": 64, "progress": True,
@@ -212,6 +212,10 @@ def check_config(cfg: dict) -> None:
         _check_attention(m, task)
     _choice("optim.schedule", o["schedule"], SCHEDULES)
     _positive("optim.lr", o["lr"])
+    if isinstance(o["layer_decay"], bool) or not isinstance(o["layer_decay"], (int, float)) \
+            or not 0 < float(o["layer_decay"]) <= 1:
+        raise ConfigError(f"optim.layer_decay: expected a number in (0, 1] (each block's learning rate "
+                          f"relative to the one above; 1 = the same everywhere), got {o['layer_decay']!r}")
     _choice("trainer.precision", str(t["precision"]), PRECISIONS)
     _positive("trainer.max_epochs", t["max_epochs"])
     _positive("trainer.batch_size", t["batch_size"], allow_none=True)

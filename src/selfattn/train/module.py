@@ -12,7 +12,8 @@ and metrics of its target:
 * ``sequence``: cross-entropy of the next target token under teacher forcing; token
   accuracy (BLEU is computed after training, by decoding).
 
-Optimiser: AdamW with linear warm-up, then cosine or linear decay to ``min_lr_ratio``.
+Optimiser: AdamW with linear warm-up, then cosine or linear decay to ``min_lr_ratio``;
+optionally layer-wise learning rates (``optim.layer_decay``, ``parameter_groups``).
 ``SetDataModule`` serves length-bucketed padded batches (``selfattn.data.set_loader``'s
 sampler), sharded over processes under DDP.
 """
@@ -20,6 +21,7 @@ sampler), sharded over processes under DDP.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import lightning.pytorch as pl
@@ -30,7 +32,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from ..data import Collate, LengthBucketSampler, SetDataset
 
-__all__ = ["SetDataModule", "ShardedBatchSampler", "TaskModule", "WarmupDecay"]
+__all__ = ["SetDataModule", "ShardedBatchSampler", "TaskModule", "WarmupDecay", "layer_depths", "parameter_groups"]
 
 
 class WarmupDecay:
@@ -156,17 +158,55 @@ class TaskModule(pl.LightningModule):
 
     def configure_optimizers(self):
         o = self.optim
-        decay, no_decay = [], []
-        for name, p in self.model.named_parameters():
-            if p.requires_grad:
-                (no_decay if p.dim() < 2 or "norm" in name else decay).append(p)
-        opt = torch.optim.AdamW([{"params": decay, "weight_decay": float(o["weight_decay"])},
-                                 {"params": no_decay, "weight_decay": 0.0}], lr=float(o["lr"]),
-                                betas=(0.9, 0.98))
+        groups = parameter_groups(self.model, float(o["weight_decay"]), float(o["layer_decay"]))
+        lr = float(o["lr"])
+        for g in groups:
+            g["lr"] = lr * g.pop("lr_scale")
+        opt = torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.98))
         total = int(self.trainer.estimated_stepping_batches)
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, WarmupDecay(int(o["warmup_steps"]), total, o["schedule"], float(o["min_lr_ratio"])))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+_LAYER = re.compile(r"(?:^|\.)layers\.(\d+)\.")
+
+
+def layer_depths(model: torch.nn.Module) -> dict[str, int]:
+    """Each trainable parameter's depth for layer-wise learning rates: ``i + 1`` inside a
+    ``layers.i`` block (encoder or decoder stack), 0 for what comes before the first block
+    (embeddings, positions), ``L + 1`` for what comes after the last (final norm, head),
+    where ``L`` is the number of blocks. A model without blocks is all depth 0."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    found = [_LAYER.search(n) for n, _ in named]
+    layers = max((int(m.group(1)) + 1 for m in found if m), default=0)
+    depths, seen_block = {}, False
+    for (name, _), m in zip(named, found, strict=True):
+        if m:
+            seen_block = True
+            depths[name] = int(m.group(1)) + 1
+        else:
+            depths[name] = layers + 1 if seen_block else 0
+    return depths
+
+
+def parameter_groups(model: torch.nn.Module, weight_decay: float, layer_decay: float = 1.0) -> list[dict]:
+    """AdamW groups: no weight decay for biases and norms; with ``layer_decay < 1``, a
+    parameter at depth ``d`` (``layer_depths``) of a model with ``L`` blocks learns at
+    ``lr * layer_decay ** (L + 1 - d)``: the head at the full rate, each block below at
+    ``layer_decay`` times the one above, the embeddings lowest (``lr_scale`` per group)."""
+    depths = layer_depths(model)
+    top = max(depths.values(), default=0)
+    groups: dict[tuple[bool, int], dict] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        plain = p.dim() < 2 or "norm" in name
+        depth = depths[name] if layer_decay != 1.0 else top
+        g = groups.setdefault((plain, depth), {"params": [], "weight_decay": 0.0 if plain else weight_decay,
+                                               "lr_scale": layer_decay ** (top - depth)})
+        g["params"].append(p)
+    return list(groups.values())
 
 
 class ShardedBatchSampler(Sampler[list[int]]):
