@@ -32,7 +32,8 @@ from torch.utils.data import DataLoader, Sampler
 
 from ..data import Collate, LengthBucketSampler, SetDataset
 
-__all__ = ["SetDataModule", "ShardedBatchSampler", "TaskModule", "WarmupDecay", "layer_depths", "parameter_groups"]
+__all__ = ["SetDataModule", "ShardedBatchSampler", "TaskModule", "WarmupDecay", "layer_depths",
+           "parameter_groups"]
 
 
 class WarmupDecay:
