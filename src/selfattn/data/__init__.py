@@ -51,7 +51,7 @@ from .molecules import (
 )
 from .pos import PENN_TO_UNIVERSAL, PosSplits, TaggedCorpus, load_pos, pos_splits
 from .registry import REGISTRY, dataset_names, fetch, is_cached
-from .sentiment import LabeledTexts, load_rotten_tomatoes, load_vader, text_splits
+from .sentiment import LabeledTexts, load_rotten_tomatoes, load_vader, load_vader_lexicon, text_splits
 from .sets import SetDataset, VectorSet, split_indices
 from .speech import (
     generate_speaker_set,
@@ -108,6 +108,7 @@ __all__ = [
     "load_subword_tokenizer",
     "load_translation_pairs",
     "load_vader",
+    "load_vader_lexicon",
     "log_mel_fbank",
     "mfcc",
     "one_hot",

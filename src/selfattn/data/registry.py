@@ -121,7 +121,8 @@ register(DatasetEntry(
     size="23,703 snippets in 4 domains", licence="MIT (vaderSentiment)",
     source=("pip-sdist", "vaderSentiment==3.3.2"),
     files={"hutto_ICWSM_2014.tar.gz": "vaderSentiment-3.3.2/additional_resources/"
-           "hutto_ICWSM_2014.tar.gz"},
+           "hutto_ICWSM_2014.tar.gz",
+           "vader_lexicon.txt": "vaderSentiment-3.3.2/vaderSentiment/vader_lexicon.txt"},
     download_mb=2.5,
 ))
 register(DatasetEntry(

@@ -7,6 +7,9 @@
   ``hutto_ICWSM_2014.tar.gz``): mean human valence in ``[-4, 4]`` for movie snippets
   (10,605), tweets (4,200), Amazon snippets (3,708) and NYT editorial snippets (5,190);
   lines ``id<TAB>valence<TAB>text``.
+* The VADER lexicon (same archive, ``vader_lexicon.txt``): 7,506 words and emoticons, each
+  rated -4..4 by ten people, independently of any of these texts; ``load_vader_lexicon``
+  gives each word's mean valence (an input feature for words the training set never saw).
 
 :func:`text_splits` turns labelled texts into seeded train / validation / test
 :class:`SetDataset` of word ids ``x`` ``(n,)`` and a per-set ``y``, with the vocabulary
@@ -37,6 +40,7 @@ __all__ = [
     "TextSplits",
     "load_rotten_tomatoes",
     "load_vader",
+    "load_vader_lexicon",
     "text_splits",
     "tokenize_words",
 ]
@@ -135,6 +139,32 @@ class TextSplits:
     test: SetDataset
     words: Vocabulary
     info: dict = field(default_factory=dict)
+
+
+def load_vader_lexicon(path: str | Path | None = None) -> dict[str, float]:
+    """``{token: mean valence in [-4, 4]}``; ``path``: ``vader_lexicon.txt`` (lines
+    ``token<TAB>mean<TAB>std<TAB>[ten ratings]``) or a folder holding it."""
+    file = Path(path) if path is not None else fetch("vader") / "vader_lexicon.txt"
+    if file.is_dir():
+        file = file / "vader_lexicon.txt"
+    out: dict[str, float] = {}
+    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        try:
+            if len(fields) != 4:
+                raise ValueError(f"{len(fields)} tab-separated fields")
+            value = float(fields[1])
+            if not -4 <= value <= 4:
+                raise ValueError(f"valence {value} outside [-4, 4]")
+        except ValueError as error:
+            raise ValueError(f"{file}:{number}: expected 'token<TAB>mean<TAB>std<TAB>ratings' with a "
+                             f"mean in [-4, 4] ({error}), got {line[:60]!r}") from None
+        out[fields[0]] = value
+    if not out:
+        raise ValueError(f"{file}: no lexicon entries")
+    return out
 
 
 def text_splits(data: LabeledTexts, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0,

