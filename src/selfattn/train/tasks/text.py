@@ -294,32 +294,30 @@ def _lexicon_rows(entries: list[str], path) -> torch.Tensor:
     return rows
 
 
-def _with_lexicon(splits, lexicon: Vocabulary, texts):
-    """The same splits with a second field per word: its lexicon id (``<unk>`` = not in it)."""
+def _map_words(splits, texts, words: Vocabulary, ids):
+    """The same splits with ``x = ids(example, its words)``, the words re-tokenised from the
+    texts (``text_splits`` already turned rare words into ``<unk>``)."""
     from ...data.sentiment import TextSplits
 
     text_of = dict(zip(texts.sources, texts.texts, strict=True))
     parts = []
     for part in (splits.train, splits.validation, splits.test):
-        sets = []
-        for e in part.examples:
-            words = tokenize_words(text_of[e.source])
-            if len(words) != len(e.x):
-                raise ValueError(f"{e.source}: {len(words)} words but {len(e.x)} word ids")
-            sets.append(VectorSet(x=torch.stack([e.x, lexicon.encode(words)], -1), y=e.y, source=e.source))
-        parts.append(SetDataset(sets, part.info))
-    return TextSplits(*parts, words=splits.words, info=splits.info)
-
-
-def _reencode(splits, words: Vocabulary, texts):
-    """The same splits with word ids from another vocabulary, re-tokenised from the texts
-    (the first vocabulary already turned its rare words into ``<unk>``)."""
-    from ...data.sentiment import TextSplits
-
-    text_of = dict(zip(texts.sources, texts.texts, strict=True))
-    parts = []
-    for part in (splits.train, splits.validation, splits.test):
-        sets = [VectorSet(x=words.encode(tokenize_words(text_of[e.source])), y=e.y, source=e.source)
+        sets = [VectorSet(x=ids(e, tokenize_words(text_of[e.source])), y=e.y, source=e.source)
                 for e in part.examples]
         parts.append(SetDataset(sets, part.info))
     return TextSplits(*parts, words=words, info=splits.info)
+
+
+def _with_lexicon(splits, lexicon: Vocabulary, texts):
+    """The same splits with a second field per word: its lexicon id (``<unk>`` = not in it)."""
+    def ids(e, words):
+        if len(words) != len(e.x):
+            raise ValueError(f"{e.source}: {len(words)} words but {len(e.x)} word ids")
+        return torch.stack([e.x, lexicon.encode(words)], -1)
+
+    return _map_words(splits, texts, splits.words, ids)
+
+
+def _reencode(splits, words: Vocabulary, texts):
+    """The same splits with word ids from another vocabulary (GloVe's)."""
+    return _map_words(splits, texts, words, lambda e, w: words.encode(w))
