@@ -71,3 +71,18 @@ def test_the_optimiser_starts_each_group_at_its_scaled_rate():
     with mock.patch.object(TaskModule, "trainer", new_callable=mock.PropertyMock, return_value=trainer):
         opt = module.configure_optimizers()["optimizer"]
     assert sorted({round(g["lr"], 8) for g in opt.param_groups}) == [0.01 * 0.5 ** k for k in (4, 3, 2, 1, 0)]
+
+
+def test_a_run_with_layer_decay_logs_the_head_rate(data_files, tmp_path):
+    import json
+
+    from train_setup import tiny_config
+
+    from selfattn.train.run import train
+
+    folder = tmp_path / "run"
+    cfg = tiny_config("pos", folder, "trainer.max_epochs=1", "data.glove=0", f"data.path={data_files['pos']}",
+                      "optim.layer_decay=0.5", "optim.schedule=constant", "optim.warmup_steps=0", "optim.lr=0.004")
+    train(cfg, log=lambda _: None)
+    (row,) = json.loads((folder / "metrics.json").read_text())
+    assert row["lr"] == pytest.approx(0.004)  # not the embeddings' 0.004 * 0.5 ** 2

@@ -54,7 +54,9 @@ class MetricsRecorder(pl.Callback):
         row: dict[str, Any] = {"epoch": trainer.current_epoch, "step": trainer.global_step,
                                "wall_s": round(self.elapsed_before + time.perf_counter() - self._start, 2)}
         if trainer.optimizers:
-            row["lr"] = trainer.optimizers[0].param_groups[0]["lr"]
+            # the highest group rate: optim.lr times the schedule (with optim.layer_decay,
+            # the head's rate; the blocks below learn at layer_decay powers of it)
+            row["lr"] = max(g["lr"] for g in trainer.optimizers[0].param_groups)
         if "train_loss_epoch" in metrics:
             row["train_loss"] = metrics["train_loss_epoch"]
         for key in sorted(metrics):
