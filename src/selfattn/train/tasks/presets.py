@@ -50,8 +50,8 @@ PRESETS: dict[str, dict] = {
         "task": "sentiment",
         "data": {"source": "rotten-tomatoes", "max_subwords": 96},
         "model": {"kind": "pretrained", "pretrained": "minilm", "pooling": "mean", "dropout": 0.1},
-        "optim": {"lr": 5.0e-5, "warmup_steps": 30, "schedule": "linear", "min_lr_ratio": 0.0},
-        "trainer": {"max_epochs": 3, "patience": 1, "batch_size": 32, **_SMALL},
+        "optim": {"lr": 8.0e-5, "warmup_steps": 30, "schedule": "linear", "min_lr_ratio": 0.0},
+        "trainer": {"max_epochs": 4, "patience": 1, "batch_size": 32, **_SMALL},
     },
     "speaker": {
         "task": "speaker",
