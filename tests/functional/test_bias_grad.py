@@ -19,7 +19,14 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from selfattn.functional import attention, bias_grad, choose_kernel, reference_attention
+from selfattn.functional import (
+    attention,
+    bias_grad,
+    choose_kernel,
+    dispatch,
+    make_call,
+    reference_attention,
+)
 from selfattn.positional import T5RelativeBias
 
 SETTINGS = settings(max_examples=80, deadline=None,
@@ -64,18 +71,22 @@ def calls(draw, min_len: int = 0):
     return q, k, v, kw, chunk_elements
 
 
-def _grads(fn, q, k, v, kw, weights: bool, seed: int = 0):
-    """Output, weights (or None) and the gradients of q, k, v and the bias of a fixed
-    random projection of both."""
-    leaves = [t.clone().requires_grad_(True) for t in (q, k, v, kw["bias"])]
-    res = fn(*leaves[:3], **{**kw, "bias": leaves[3]}, return_weights=weights)
+def _grads(fn, q, k, v, kw, weights: bool, seed: int = 0, learn_bias: bool = True):
+    """Output, weights (or None) and the gradients of q, k, v and the bias (a leaf unless
+    ``learn_bias`` is False; zeros without one) of a fixed random projection of both."""
+    leaves = [t.detach().clone().requires_grad_(True) for t in (q, k, v)]
+    if learn_bias and kw.get("bias") is not None:
+        leaves.append(kw["bias"].detach().clone().requires_grad_(True))
+        kw = {**kw, "bias": leaves[3]}
+    res = fn(*leaves[:3], **kw, return_weights=weights)
     out, w = res if weights else (res, None)
     g = torch.Generator().manual_seed(seed)
     loss = (out * torch.randn(out.shape, generator=g, dtype=out.dtype)).sum()
     if w is not None:
         loss = loss + (w * torch.randn(w.shape, generator=g, dtype=w.dtype)).sum()
     grads = torch.autograd.grad(loss, leaves, allow_unused=True)
-    return out, w, [torch.zeros_like(t) if gr is None else gr for t, gr in zip(leaves, grads, strict=True)]
+    grads = [torch.zeros_like(t) if gr is None else gr for t, gr in zip(leaves, grads, strict=True)]
+    return out, w, grads + [torch.zeros(())] * (4 - len(grads))
 
 
 def _dropout_twin(p: float, global_seed: int):
@@ -104,6 +115,17 @@ def _learned(kw):
     return {**kw, "bias": kw["bias"].clone().requires_grad_(True)}
 
 
+def _with_bias(kw, kind: str):
+    """The call's bias as a learned one, a fixed one (no gradient, like ALiBi), or none."""
+    if kind == "none":
+        return {n: t for n, t in kw.items() if n != "bias"}
+    return _learned(kw) if kind == "learned" else kw
+
+
+def _is_empty(*ts) -> bool:
+    return any(0 in t.shape for t in ts)
+
+
 @SETTINGS
 @given(case=calls(), weights=st.booleans())
 def test_learned_bias_picks_flash_bias_and_equals_reference(case, weights):
@@ -126,20 +148,25 @@ def test_learned_bias_picks_flash_bias_and_equals_reference(case, weights):
 
 @SETTINGS
 @given(case=calls(), weights=st.booleans(), p=st.floats(0.0, 0.9, exclude_min=True),
-       global_seed=st.integers(0, 2**31 - 1))
-def test_dropout_equals_the_twin_with_the_same_keep_mask(case, weights, p, global_seed):
+       global_seed=st.integers(0, 2**31 - 1), bias_kind=st.sampled_from(["learned", "fixed", "none"]))
+def test_dropout_equals_the_twin_with_the_same_keep_mask(case, weights, p, global_seed, bias_kind):
+    """A learned bias, a fixed one or none: dropout makes flash_bias worth running for all."""
     q, k, v, kw, chunk_elements = case
-    kw = {**kw, "dropout_p": p}
-    choice = choose_kernel(q, k, v, **_learned(kw))
-    if 0 in q.shape or 0 in k.shape or 0 in v.shape:
-        assert "empty" in choice.passed_over["flash_bias"]
-    else:
-        assert choice.name == "flash_bias", str(choice)
+    kw = _with_bias({**kw, "dropout_p": p}, bias_kind)
+    empty = _is_empty(q, k, v)
+    if empty:
+        assert "empty" in bias_grad.flash_bias_unsupported(make_call(q, k, v, **kw))
+    elif bias_kind == "learned":
+        assert choose_kernel(q, k, v, **kw).name == "flash_bias", str(choose_kernel(q, k, v, **kw))
+    else:  # the sizes here are below the dispatcher's crossover: ask for the kernel by name
+        kw["kernel"] = "flash_bias"
     with mock.patch.object(bias_grad, "CHUNK_ELEMENTS", chunk_elements):
         twin = _dropout_twin(p, global_seed)
         torch.manual_seed(global_seed)
-        out, w, grads = _grads(attention, q, k, v, kw, weights)
-        rout, rw, rgrads = _grads(twin, q, k, v, kw, weights)
+        learn = bias_kind == "learned"
+        out, w, grads = _grads(attention, q, k, v, kw, weights, learn_bias=learn)
+        rout, rw, rgrads = _grads(twin, q, k, v, {n: t for n, t in kw.items() if n != "kernel"},
+                                  weights, learn_bias=learn)
     _close("output", out, rout)
     if weights:
         _close("weights (before dropout)", w, rw)
@@ -222,6 +249,41 @@ def test_dispatcher_uses_flash_bias_only_where_a_bias_needs_a_gradient():
     # Requested explicitly, a fixed bias is computed exactly too.
     torch.testing.assert_close(attention(q, q, q, bias=learned.detach(), kernel="flash_bias"),
                                attention(q, q, q, bias=learned.detach(), kernel="explicit"))
+
+
+def test_dispatcher_sends_dropout_to_flash_bias_inside_the_measured_range():
+    """F.sdpa on CPU runs its math path for any dropout; flash_bias takes the calls in
+    ``DROPOUT_PAIRS`` (no bias, a fixed bias or key padding), sdpa keeps the rest."""
+    lo, hi = dispatch.DROPOUT_PAIRS
+    inside, below = int(lo**0.5), int(lo**0.5) // 2
+    g = torch.Generator().manual_seed(0)
+    for n in (inside, int(hi**0.5)):
+        q = torch.randn(2, 2, n, 4, generator=g)
+        fixed = torch.randn(1, 2, n, n, generator=g)
+        km = torch.rand(2, n, generator=g) < 0.8
+        for kw in ({}, {"bias": fixed}, {"key_mask": km}, {"causal": True}):
+            choice = choose_kernel(q, q, q, dropout_p=0.1, **kw)
+            assert choice.name == "flash_bias", str(choice)
+            assert "math path" in choice.passed_over["sdpa"] and str(lo) in choice.passed_over["sdpa"]
+            with torch.no_grad():  # dropout is applied whenever dropout_p > 0
+                assert choose_kernel(q, q, q, dropout_p=0.1, **kw).name == "flash_bias"
+        # Without dropout F.sdpa's flash kernel runs, and the reason says so.
+        plain = choose_kernel(q, q, q, key_mask=km)
+        assert plain.name == "sdpa" and "fused flash kernel" in plain.reason, str(plain)
+    for n, where in ((below, "below"), (int(hi**0.5) + 1, "above")):
+        q = torch.randn(1, 1, n, 2, generator=g)
+        choice = choose_kernel(q, q, q, dropout_p=0.1)
+        assert choice.name == "sdpa", f"{where} the range: {choice}"
+        assert "math path" in choice.reason and "fused flash" not in choice.reason
+    # Cross-attention counts pairs: Lq * Lk inside the range.
+    q, k = torch.randn(1, 1, lo // 1024, 4), torch.randn(1, 1, 1024, 4)
+    assert choose_kernel(q, k, k, dropout_p=0.1).name == "flash_bias"
+    # By name flash_bias takes a dropout call without a bias at any size, not one without either.
+    small = torch.randn(1, 2, 5, 4)
+    assert choose_kernel(small, small, small, dropout_p=0.1).name == "sdpa"
+    assert choose_kernel(small, small, small, dropout_p=0.1, kernel="flash_bias").name == "flash_bias"
+    with pytest.raises(ValueError, match="no additive bias and no dropout"):
+        choose_kernel(small, small, small, kernel="flash_bias")
 
 
 @pytest.mark.parametrize("dropout_p", [0.0, 0.25])

@@ -1,4 +1,4 @@
-"""``flash_bias``: attention with a learned additive bias and dropout, every gradient exact.
+"""``flash_bias``: attention with a learned additive bias and/or dropout, every gradient exact.
 
 PyTorch's CPU flash op takes a float mask but gives it no gradient, and has no dropout, so
 ``scaled_dot_product_attention`` with a bias that requires grad (T5 relative buckets, any
@@ -25,8 +25,11 @@ Masks enter as ``-inf`` (``True`` = may attend); a query with no allowed key is 
 key in the kernel and zeroed afterwards, so its output and all its gradients are zero.
 Weights on request are the normalised weights before dropout.
 
-Exact for dot-product scores with a softmax; the dispatcher prefers it to ``sdpa``
-whenever the bias needs a gradient. Its readable twins are the ``explicit`` kernel and
+With dropout the bias may be None or fixed: F.sdpa on CPU runs its math path for any
+dropout, and the chunked path beats it from ``Lq * Lk = 256^2`` (``DROPOUT_PAIRS`` in
+``dispatch.py``). Exact for dot-product scores with a softmax; the dispatcher prefers it to
+``sdpa`` whenever the bias needs a gradient, and with dropout inside ``DROPOUT_PAIRS``. Its
+readable twins are the ``explicit`` kernel and
 ``reference_attention`` (with ``dropout_keep_mask``, the dense form of the masks drawn for
 a seed), against which ``tests/functional/test_bias_grad.py`` checks outputs and the
 gradients of q, k, v and bias.
@@ -99,19 +102,38 @@ def _rows(t: torch.Tensor | None, r0: int, r1: int) -> torch.Tensor | None:
     return t[..., r0:r1, :]
 
 
-def _scores(q3, kt, bias, shift, blocked, r0, r1, scale, bh) -> torch.Tensor:
-    """``scale * q k^T + bias - shift`` for queries ``r0:r1``, ``-inf`` where blocked: a new
-    ``(B*H, rows, Lk)`` tensor. ``shift``: ``(B, H, Lq, 1)`` or None; ``bh``: ``(B, H)``."""
+def _additive(blocked: torch.Tensor | None, dtype) -> torch.Tensor | None:
+    """``blocked`` as 0 / ``-inf`` of ``dtype`` (its own, broadcast shape), or None."""
+    if blocked is None:
+        return None
+    return torch.zeros(blocked.shape, dtype=dtype, device=blocked.device).masked_fill_(blocked, _NEG_INF)
+
+
+def _scores(q3, kt, bias, shift, neg, r0, r1, scale, bh) -> torch.Tensor:
+    """``scale * q k^T + bias - shift + neg`` for queries ``r0:r1``: a new ``(B*H, rows, Lk)``
+    tensor. ``bias``, ``shift`` (``(B, H, Lq, 1)``) and ``neg`` (``_additive``) may each be
+    None; ``bh``: ``(B, H)``."""
+    rows = r1 - r0
+    # The mask is added, not masked_fill_'ed: a broadcast bool fill timed 15x slower than add_.
+    if bias is None:  # the scale and the shift ride on the product (one pass fewer)
+        if shift is None:
+            s = torch.bmm(q3[:, r0:r1] * scale, kt)
+        else:
+            s = torch.baddbmm(shift[:, :, r0:r1].reshape(-1, rows, 1), q3[:, r0:r1], kt, beta=-1,
+                              alpha=scale)
+        if neg is not None:
+            s.view(*bh, rows, -1).add_(_rows(neg, r0, r1))
+        return s
     if shift is None:
         s = bias[:, :, r0:r1].expand(*bh, -1, -1).clone(memory_format=torch.contiguous_format)
     else:
         s = torch.sub(bias[:, :, r0:r1], shift[:, :, r0:r1])
-    if blocked is not None:
-        s.masked_fill_(_rows(blocked, r0, r1), _NEG_INF)
-    return s.reshape(q3.shape[0], r1 - r0, -1).baddbmm_(q3[:, r0:r1], kt, alpha=scale)
+    if neg is not None:
+        s.add_(_rows(neg, r0, r1))
+    return s.reshape(q3.shape[0], rows, -1).baddbmm_(q3[:, r0:r1], kt, alpha=scale)
 
 
-def _dropout_forward(q3, k3, v3, bias, blocked, scale, chunk, p, seed, bh):
+def _dropout_forward(q3, k3, v3, bias, neg, scale, chunk, p, seed, bh):
     """The chunked forward with dropout: ``(out (B*H, Lq, Dv), lse (B*H, Lq))``."""
     lq = q3.shape[1]
     out = q3.new_empty(q3.shape[0], lq, v3.shape[-1])
@@ -119,7 +141,7 @@ def _dropout_forward(q3, k3, v3, bias, blocked, scale, chunk, p, seed, bh):
     kt, gen = k3.transpose(1, 2), torch.Generator(device=q3.device)
     for i, r0 in enumerate(range(0, lq, chunk)):
         r1 = min(lq, r0 + chunk)
-        s = _scores(q3, kt, bias, None, blocked, r0, r1, scale, bh)
+        s = _scores(q3, kt, bias, None, neg, r0, r1, scale, bh)
         top, arg = s.max(-1, keepdim=True)  # finite: every row keeps a key (split_mask)
         probs = torch.softmax(s, -1)
         del s
@@ -129,12 +151,18 @@ def _dropout_forward(q3, k3, v3, bias, blocked, scale, chunk, p, seed, bh):
     return out.mul_(1.0 / (1.0 - p)), lse
 
 
+def _float_mask(bias, blocked, like) -> torch.Tensor | None:
+    """The bias with ``-inf`` where blocked, as the flash op's float mask (or None)."""
+    neg = _additive(blocked, like.dtype)
+    return bias if neg is None else neg if bias is None else bias + neg
+
+
 class FlashBiasAttention(torch.autograd.Function):
     """``dropout_p(softmax(scale * q k^T + bias, masked)) v`` with a chunked backward that
     also returns the gradient of ``bias``; the flash forward when ``dropout_p == 0``.
 
-    ``bias``: finite float ``(B|1, H|1, Lq, Lk)``; ``blocked``: bool, broadcastable to the
-    scores, ``True`` = may *not* attend (every row must keep one key), or None; ``seed``:
+    ``bias``: finite float ``(B|1, H|1, Lq, Lk)`` or None; ``blocked``: bool, broadcastable
+    to the scores, ``True`` = may *not* attend (every row must keep one key), or None; ``seed``:
     the dropout seed (see ``dropout_keep_mask``). Returns ``(out, lse)``; ``lse``
     ``(B, H, Lq)`` carries no gradient.
     """
@@ -143,12 +171,12 @@ class FlashBiasAttention(torch.autograd.Function):
     def forward(ctx, q, k, v, bias, blocked, scale, chunk, dropout_p, seed):  # type: ignore[override]
         b, h, lq, d = q.shape
         if dropout_p == 0:
-            fmask = bias if blocked is None else bias.masked_fill(blocked, _NEG_INF)
-            out, lse = _FLASH_CPU(q, k, v, attn_mask=fmask, scale=scale)
+            out, lse = _FLASH_CPU(q, k, v, attn_mask=_float_mask(bias, blocked, q), scale=scale)
         else:
             q3, k3 = q.reshape(b * h, lq, d), k.reshape(b * h, -1, d)
-            out, lse = _dropout_forward(q3, k3, v.reshape(b * h, -1, v.shape[-1]), bias, blocked,
-                                        scale, chunk, dropout_p, seed, (b, h))
+            out, lse = _dropout_forward(q3, k3, v.reshape(b * h, -1, v.shape[-1]), bias,
+                                        _additive(blocked, q.dtype), scale, chunk, dropout_p, seed,
+                                        (b, h))
             out, lse = out.view(b, h, lq, -1), lse.view(b, h, lq)
         ctx.save_for_backward(q, k, v, out, lse, bias, blocked)
         ctx.scale, ctx.chunk, ctx.dropout_p, ctx.seed = scale, chunk, dropout_p, seed
@@ -174,12 +202,13 @@ class FlashBiasAttention(torch.autograd.Function):
         dv = torch.zeros_like(v3) if need_v else None
         dbias = torch.empty_like(bias) if need_bias else None
         # Axes the bias was broadcast over: its gradient is the sum over them.
-        summed = [i for i in (0, 1) if bias.shape[i] == 1 and q.shape[i] != 1]
+        summed = [i for i in (0, 1) if need_bias and bias.shape[i] == 1 and q.shape[i] != 1]
         gen = torch.Generator(device=q.device) if p > 0 else None
+        neg = _additive(blocked, q.dtype)
         for i, r0 in enumerate(range(0, lq, chunk)):
             r1 = min(lq, r0 + chunk)
             qc, doc = q3[:, r0:r1], do3[:, r0:r1]
-            probs = _scores(q3, kt, bias, lse, blocked, r0, r1, scale, (b, h)).exp_()
+            probs = _scores(q3, kt, bias, lse, neg, r0, r1, scale, (b, h)).exp_()
             if p == 0:
                 if need_v:
                     dv.baddbmm_(probs.transpose(1, 2), doc)
@@ -222,8 +251,8 @@ def flash_bias_unsupported(call: AttentionCall) -> str | None:
     """None if ``flash_bias`` computes this call exactly, else the reason it cannot."""
     if _FLASH_CPU is None:
         return "this PyTorch has no CPU flash attention op"
-    if call.bias is None:
-        return "no additive bias (the kernel exists for a bias's gradient; sdpa covers the rest)"
+    if call.bias is None and call.dropout_p == 0:
+        return "no additive bias and no dropout (nothing this kernel adds to sdpa)"
     if call.score != "dot":
         return "flash_bias computes dot-product scores only"
     if call.normalize != "softmax":
@@ -240,8 +269,9 @@ def flash_bias_unsupported(call: AttentionCall) -> str | None:
 
 def flash_bias_kernel(call: AttentionCall) -> tuple[torch.Tensor, torch.Tensor | None]:
     q, k, v = call.q, call.k, call.v
-    bias, allowed, empty, _ = split_mask(call)
-    assert bias is not None
+    bias, allowed, empty, only_causal = split_mask(call)
+    if only_causal:  # split_mask leaves the causal mask to is_causal, which this kernel lacks
+        allowed = call.dense_allowed()
     b, h, _, lk = call.shape
     d, dv = q.shape[-1], v.shape[-1]
     p = call.dropout_p
@@ -258,8 +288,7 @@ def flash_bias_kernel(call: AttentionCall) -> tuple[torch.Tensor, torch.Tensor |
         out = out[..., :dv]
     weights = None
     if call.need_weights:
-        fmask = bias if blocked is None else bias.masked_fill(blocked, _NEG_INF)
-        weights = WeightsFromLSE.apply(q, k, lse, fmask, call.scale)
+        weights = WeightsFromLSE.apply(q, k, lse, _float_mask(bias, blocked, q), call.scale)
     if empty is not None:
         out = out.masked_fill(empty, 0.0)
         if weights is not None:

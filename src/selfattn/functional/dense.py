@@ -3,8 +3,9 @@
 ``explicit`` is the nanoGPT "slow path": scores = q k^T * scale + bias, masked
 normalisation, dropout, weights @ v. It takes every option.
 
-``sdpa`` calls ``torch.nn.functional.scaled_dot_product_attention`` (PyTorch's fused flash
-kernel on CPU) and is used only where it is exact: dot-product scores with a softmax. It
+``sdpa`` calls ``torch.nn.functional.scaled_dot_product_attention`` (on CPU PyTorch's fused
+flash kernel, or its math path with dropout, a mask that needs a gradient or Dv != D: see
+``sdpa_backend``) and is used only where it is exact: dot-product scores with a softmax. It
 guarantees the empty-row rule itself (a query with no allowed key gets zeros, never NaN)
 instead of relying on the PyTorch version, and passes masks in the shapes that keep the
 flash kernel (a key padding mask stays ``(B, 1, 1, Lk)``; ``is_causal`` is used when the
@@ -24,7 +25,8 @@ import torch.nn.functional as F
 from .call import AttentionCall
 from .normalize import normalize_scores
 
-__all__ = ["WeightsFromLSE", "explicit_kernel", "sdpa_kernel", "sdpa_unsupported", "split_mask"]
+__all__ = ["WeightsFromLSE", "explicit_kernel", "sdpa_backend", "sdpa_kernel", "sdpa_unsupported",
+           "split_mask"]
 
 _NEG_INF = float("-inf")
 _FLASH_CPU = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
@@ -45,6 +47,21 @@ def explicit_kernel(call: AttentionCall) -> tuple[torch.Tensor, torch.Tensor | N
     w = normalize_scores(_scores(call), call.dense_allowed(), call.normalize)
     wd = F.dropout(w, call.dropout_p) if call.dropout_p > 0 else w
     return torch.matmul(wd, call.v), (w if call.need_weights else None)
+
+
+def sdpa_backend(call: AttentionCall) -> str:
+    """Which implementation F.sdpa runs for this call (checked with the profiler on torch
+    2.13 CPU): its flash kernel needs no dropout, a mask without gradient, Dv = D."""
+    if call.q.device.type != "cpu":
+        return f"the backend torch picks on {call.q.device.type}"
+    if call.dropout_p > 0:
+        return "its math path: the CPU flash kernel has no dropout"
+    bias = call.dense_bias()
+    if bias is not None and bias.requires_grad and torch.is_grad_enabled():
+        return "its math path: the CPU flash kernel gives its mask no gradient"
+    if call.v.shape[-1] != call.q.shape[-1]:
+        return "its math path: the CPU flash kernel needs one head size for q, k and v"
+    return "its fused flash kernel"
 
 
 def sdpa_unsupported(call: AttentionCall) -> str | None:

@@ -22,7 +22,7 @@ import torch
 from .bias import ScoreBias
 from .bias_grad import bias_needs_grad, flash_bias_kernel, flash_bias_unsupported
 from .call import AttentionCall, make_call
-from .dense import explicit_kernel, sdpa_kernel, sdpa_unsupported
+from .dense import explicit_kernel, sdpa_backend, sdpa_kernel, sdpa_unsupported
 from .reference import reference_attention
 
 __all__ = [
@@ -44,6 +44,8 @@ class Kernel:
     unsupported: Callable[[AttentionCall], str | None]
     description: str = ""
     slower: Callable[[AttentionCall], str | None] | None = None
+    # How it computes one call, for choose_kernel's reason (default: the description).
+    describe_call: Callable[[AttentionCall], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -75,25 +77,47 @@ def _always(call: AttentionCall) -> str | None:
     return None
 
 
+# Dropout sends F.sdpa on CPU to its math path with or without a mask or bias. flash_bias's
+# chunked dropout path, fwd+bwd with dropout 0.1 (no bias, a fixed ALiBi bias, key padding;
+# B*H 8 and 16, head dim 32 and 64; one thread; benchmarks/dropout_math_path.py), runs
+# 1.00-1.16x (median 1.07x) as fast at L = 256, 0.96-1.26x (1.10x) at 512, 1.28-1.91x (1.61x)
+# at 1024, and keeps no (B, H, Lq, Lk) weights or mask for the backward; it is even at 128
+# (0.94-1.10x) and loses at 64 (0.77-0.99x). Not measured beyond 1024^2 pairs: sdpa there.
+DROPOUT_PAIRS = (256 * 256, 1024 * 1024)
+
+
 def _sdpa_slower(call: AttentionCall) -> str | None:
-    """A bias that needs a gradient sends F.sdpa on CPU to its math path; flash_bias is faster
-    and lighter (with dropout: as fast at L=128, 1.1x from L=256, 1.7-3x less memory kept
-    for the backward; benchmarks/bias_dropout.py)."""
-    if bias_needs_grad(call) and flash_bias_unsupported(call) is None:
+    """F.sdpa on CPU runs its math path for a bias that needs a gradient (flash_bias is faster
+    and lighter: benchmarks/bias_dropout.py) and for any dropout (flash_bias is faster inside
+    the measured ``DROPOUT_PAIRS``)."""
+    if flash_bias_unsupported(call) is not None:
+        return None
+    if bias_needs_grad(call):
         why = "the bias needs a gradient, which the CPU flash op does not give for its mask"
         if call.dropout_p > 0:
             why += f", and that op has no dropout (dropout_p={call.dropout_p})"
         return why + ": F.sdpa would fall back to its math path (O(B*H*Lq*Lk) memory)"
+    _, _, lq, lk = call.shape
+    if call.dropout_p > 0 and DROPOUT_PAIRS[0] <= lq * lk <= DROPOUT_PAIRS[1]:
+        return (f"dropout_p={call.dropout_p}: F.sdpa on CPU would run its math path, which "
+                f"flash_bias's chunked dropout beats at Lq*Lk = {lq}*{lk} (median 1.07x to 1.61x "
+                f"from {DROPOUT_PAIRS[0]} to {DROPOUT_PAIRS[1]} pairs, benchmarks/dropout_math_path.py)")
     return None
+
+
+def _sdpa_description(call: AttentionCall) -> str:
+    return f"torch scaled_dot_product_attention, {sdpa_backend(call)}"
 
 
 # Priority order for "auto": sparse kernels are inserted before "sdpa".
 _KERNELS: list[Kernel] = [
     Kernel("sdpa", sdpa_kernel, sdpa_unsupported,
-           "torch scaled_dot_product_attention (fused flash kernel)", slower=_sdpa_slower),
+           "torch scaled_dot_product_attention (on CPU its fused flash kernel; its math path "
+           "with dropout, a mask that needs a gradient, or Dv != D)", slower=_sdpa_slower,
+           describe_call=_sdpa_description),
     Kernel("flash_bias", flash_bias_kernel, flash_bias_unsupported,
-           "flash forward with the bias as mask, or a chunked one with dropout; chunked exact "
-           "backward with the bias gradient"),
+           "flash forward with the bias as mask, or with dropout a chunked one (bias optional); "
+           "chunked exact backward, bias gradient included"),
     Kernel("explicit", explicit_kernel, _always,
            "scores, masked normalisation and weighted sum as batched matmuls"),
 ]
@@ -136,8 +160,8 @@ def _choose(call: AttentionCall, kernel: str) -> KernelChoice:
         if why is None and k.slower is not None:
             why = k.slower(call)
         if why is None:
-            return KernelChoice(k.name, f"first exact kernel for this call ({k.description})",
-                                passed)
+            desc = k.description if k.describe_call is None else k.describe_call(call)
+            return KernelChoice(k.name, f"first exact kernel for this call ({desc})", passed)
         passed[k.name] = why
     raise AssertionError("the explicit kernel supports every call")  # pragma: no cover
 
