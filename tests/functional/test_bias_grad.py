@@ -251,16 +251,16 @@ def test_dispatcher_uses_flash_bias_only_where_a_bias_needs_a_gradient():
                                attention(q, q, q, bias=learned.detach(), kernel="explicit"))
 
 
-def test_dispatcher_sends_dropout_to_flash_bias_inside_the_measured_range():
-    """F.sdpa on CPU runs its math path for any dropout; flash_bias takes the calls in
-    ``DROPOUT_PAIRS`` (no bias, a fixed bias or key padding), sdpa keeps the rest."""
-    lo, hi = dispatch.DROPOUT_PAIRS
-    inside, below = int(lo**0.5), int(lo**0.5) // 2
+def test_dispatcher_sends_dropout_to_flash_bias_from_the_measured_size():
+    """F.sdpa on CPU runs its math path for any dropout; flash_bias takes the calls with at
+    least ``DROPOUT_MIN_SCORES`` scores (no bias, a fixed bias or key padding), sdpa the rest."""
+    lo = dispatch.DROPOUT_MIN_SCORES
     g = torch.Generator().manual_seed(0)
-    for n in (inside, int(hi**0.5)):
-        q = torch.randn(2, 2, n, 4, generator=g)
-        fixed = torch.randn(1, 2, n, n, generator=g)
-        km = torch.rand(2, n, generator=g) < 0.8
+    for b, h, n in ((2, 2, 363), (32, 4, 64), (1, 2, 1024)):  # 2*2*363^2 and 128*64^2 >= 2^19
+        assert b * h * n * n >= lo
+        q = torch.randn(b, h, n, 4, generator=g)
+        fixed = torch.randn(1, h, n, n, generator=g)
+        km = torch.rand(b, n, generator=g) < 0.8
         for kw in ({}, {"bias": fixed}, {"key_mask": km}, {"causal": True}):
             choice = choose_kernel(q, q, q, dropout_p=0.1, **kw)
             assert choice.name == "flash_bias", str(choice)
@@ -270,14 +270,16 @@ def test_dispatcher_sends_dropout_to_flash_bias_inside_the_measured_range():
         # Without dropout F.sdpa's flash kernel runs, and the reason says so.
         plain = choose_kernel(q, q, q, key_mask=km)
         assert plain.name == "sdpa" and "fused flash kernel" in plain.reason, str(plain)
-    for n, where in ((below, "below"), (int(hi**0.5) + 1, "above")):
-        q = torch.randn(1, 1, n, 2, generator=g)
+    for b, h, n in ((2, 2, 362), (16, 1, 128), (1, 1, 512)):
+        assert b * h * n * n < lo
+        q = torch.randn(b, h, n, 2, generator=g)
         choice = choose_kernel(q, q, q, dropout_p=0.1)
-        assert choice.name == "sdpa", f"{where} the range: {choice}"
+        assert choice.name == "sdpa", f"below the measured size: {choice}"
         assert "math path" in choice.reason and "fused flash" not in choice.reason
-    # Cross-attention counts pairs: Lq * Lk inside the range.
+    # Cross-attention counts the scores: B*H*Lq*Lk.
     q, k = torch.randn(1, 1, lo // 1024, 4), torch.randn(1, 1, 1024, 4)
     assert choose_kernel(q, k, k, dropout_p=0.1).name == "flash_bias"
+    assert choose_kernel(q[..., :-1, :], k, k, dropout_p=0.1).name == "sdpa"
     # By name flash_bias takes a dropout call without a bias at any size, not one without either.
     small = torch.randn(1, 2, 5, 4)
     assert choose_kernel(small, small, small, dropout_p=0.1).name == "sdpa"

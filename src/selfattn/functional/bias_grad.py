@@ -26,9 +26,10 @@ key in the kernel and zeroed afterwards, so its output and all its gradients are
 Weights on request are the normalised weights before dropout.
 
 With dropout the bias may be None or fixed: F.sdpa on CPU runs its math path for any
-dropout, and the chunked path beats it from ``Lq * Lk = 256^2`` (``DROPOUT_PAIRS`` in
-``dispatch.py``). Exact for dot-product scores with a softmax; the dispatcher prefers it to
-``sdpa`` whenever the bias needs a gradient, and with dropout inside ``DROPOUT_PAIRS``. Its
+dropout, and the chunked path beats it from ``B * H * Lq * Lk = 2^19`` scores
+(``DROPOUT_MIN_SCORES`` in ``dispatch.py``). Exact for dot-product scores with a softmax; the
+dispatcher prefers it to ``sdpa`` whenever the bias needs a gradient, and with dropout from
+``DROPOUT_MIN_SCORES``. Its
 readable twins are the ``explicit`` kernel and
 ``reference_attention`` (with ``dropout_keep_mask``, the dense form of the masks drawn for
 a seed), against which ``tests/functional/test_bias_grad.py`` checks outputs and the

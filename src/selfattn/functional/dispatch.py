@@ -79,17 +79,20 @@ def _always(call: AttentionCall) -> str | None:
 
 # Dropout sends F.sdpa on CPU to its math path with or without a mask or bias. flash_bias's
 # chunked dropout path, fwd+bwd with dropout 0.1 (no bias, a fixed ALiBi bias, key padding;
-# B*H 8 and 16, head dim 32 and 64; one thread; benchmarks/dropout_math_path.py), runs
-# 1.00-1.16x (median 1.07x) as fast at L = 256, 0.96-1.26x (1.10x) at 512, 1.28-1.91x (1.61x)
-# at 1024, and keeps no (B, H, Lq, Lk) weights or mask for the backward; it is even at 128
-# (0.94-1.10x) and loses at 64 (0.77-0.99x). Not measured beyond 1024^2 pairs: sdpa there.
-DROPOUT_PAIRS = (256 * 256, 1024 * 1024)
+# one thread; benchmarks/dropout_math_path.py), against it in the same rounds: at B*H 8 and 16
+# (head dim 32, 64) median 0.86x at L = 64, 1.01x at 128, 1.07x at 256, 1.10x at 512, 1.61x at
+# 1024; at B*H 128 (batch 32 x 4 heads, head dim 32, the presets' shape) 1.20x at L = 64,
+# 1.35x at 128, 1.31-1.47x at 256 and 512, 1.37x at 1024 (results/dropout_math_path_bh128*.json).
+# The break-even tracks the scores per call, B*H*Lq*Lk: even at 2^18 (B*H 16, L 128), ahead
+# from 2^19 (B*H 8, L 256; B*H 128, L 64) up to the largest measured, 2^27; it also keeps no
+# (B, H, Lq, Lk) weights or mask for the backward.
+DROPOUT_MIN_SCORES = 1 << 19
 
 
 def _sdpa_slower(call: AttentionCall) -> str | None:
     """F.sdpa on CPU runs its math path for a bias that needs a gradient (flash_bias is faster
-    and lighter: benchmarks/bias_dropout.py) and for any dropout (flash_bias is faster inside
-    the measured ``DROPOUT_PAIRS``)."""
+    and lighter: benchmarks/bias_dropout.py) and for any dropout (flash_bias is faster from
+    ``DROPOUT_MIN_SCORES`` scores per call)."""
     if flash_bias_unsupported(call) is not None:
         return None
     if bias_needs_grad(call):
@@ -97,11 +100,11 @@ def _sdpa_slower(call: AttentionCall) -> str | None:
         if call.dropout_p > 0:
             why += f", and that op has no dropout (dropout_p={call.dropout_p})"
         return why + ": F.sdpa would fall back to its math path (O(B*H*Lq*Lk) memory)"
-    _, _, lq, lk = call.shape
-    if call.dropout_p > 0 and DROPOUT_PAIRS[0] <= lq * lk <= DROPOUT_PAIRS[1]:
+    b, h, lq, lk = call.shape
+    if call.dropout_p > 0 and b * h * lq * lk >= DROPOUT_MIN_SCORES:
         return (f"dropout_p={call.dropout_p}: F.sdpa on CPU would run its math path, which "
-                f"flash_bias's chunked dropout beats at Lq*Lk = {lq}*{lk} (median 1.07x to 1.61x "
-                f"from {DROPOUT_PAIRS[0]} to {DROPOUT_PAIRS[1]} pairs, benchmarks/dropout_math_path.py)")
+                f"flash_bias's chunked dropout beats at B*H*Lq*Lk = {b}*{h}*{lq}*{lk} (median "
+                f"1.07x to 1.61x from {DROPOUT_MIN_SCORES} scores, benchmarks/dropout_math_path.py)")
     return None
 
 
