@@ -17,6 +17,7 @@ __all__ = [
     "check_ndim",
     "check_same_device",
     "check_tensor",
+    "check_vectors",
     "shape_str",
 ]
 
@@ -40,6 +41,16 @@ def check_ndim(name: str, x: torch.Tensor, ndim: int, layout: str) -> None:
         raise ValueError(
             f"{name}: expected a {ndim}-D tensor {layout}, got shape {tuple(x.shape)}"
         )
+
+
+def check_vectors(name: str, x: torch.Tensor, dim: int, packed: bool) -> None:
+    """A module's input: ``(batch, length, dim)``, or ``(total, dim)`` when ``packed``."""
+    if packed:
+        check_ndim(name, x, 2, f"(total, {dim}) with offsets=")
+    else:
+        check_ndim(name, x, 3, f"(batch, length, {dim})")
+    if x.shape[-1] != dim:
+        raise ValueError(f"{name}: expected last dimension {dim}, got shape {tuple(x.shape)}")
 
 
 def check_dim(name: str, x: torch.Tensor, axis: int, expected: int, what: str) -> None:

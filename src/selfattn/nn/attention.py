@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import check_ndim
+from .._checks import check_ndim, check_vectors
 from ..functional import ScoreBias, attention, varlen_attention
 from ..varlen import positions as packed_positions
 
@@ -138,12 +138,7 @@ class MultiHeadAttention(nn.Module):
         return self.q_proj(x), self.k_proj(context), self.v_proj(value)
 
     def _check_input(self, name: str, t: torch.Tensor, dim: int, packed: bool) -> None:
-        if packed:
-            check_ndim(name, t, 2, f"(total, {dim}) with offsets=")
-        else:
-            check_ndim(name, t, 3, f"(batch, length, {dim})")
-        if t.shape[-1] != dim:
-            raise ValueError(f"{name}: expected last dimension {dim}, got shape {tuple(t.shape)}")
+        check_vectors(name, t, dim, packed)
 
     def forward(
         self,

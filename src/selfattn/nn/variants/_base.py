@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..._checks import check_ndim
+from ..._checks import check_vectors
 from ...functional import make_call
 from ...functional.call import AttentionCall
 from ...varlen import offsets_to_lengths, pack, pad
@@ -155,13 +155,7 @@ class VariantAttention(nn.Module):
         return self._heads(q), self._heads(k), self._heads(v)
 
     def _check_input(self, name: str, t: torch.Tensor, packed: bool) -> None:
-        if packed:
-            check_ndim(name, t, 2, f"(total, {self.embed_dim}) with offsets=")
-        else:
-            check_ndim(name, t, 3, f"(batch, length, {self.embed_dim})")
-        if t.shape[-1] != self.embed_dim:
-            raise ValueError(f"{name}: expected last dimension {self.embed_dim}, "
-                             f"got shape {tuple(t.shape)}")
+        check_vectors(name, t, self.embed_dim, packed)
 
     # -- forward ----------------------------------------------------------------------
     def forward(
