@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import platform
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -39,6 +40,28 @@ def interleaved(contenders: dict[str, Callable[[], object]], rounds: int = 7,
             break
     return {n: {"median_s": statistics.median(t), "min_s": min(t), "rounds": len(t)}
             for n, t in times.items()}
+
+
+def shuffled_rounds(contenders: dict[str, Callable[[], object]], rounds: int, budget_s: float,
+                    min_rounds: int = 3, seed: int = 0
+                    ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """``(cpu, wall)``: each contender's process-CPU and wall seconds per round, the
+    contenders run in a fresh seeded random order each round (no warm-up: the caller's).
+    Stops early, after at least ``min_rounds``, once ``budget_s`` is spent; round ``i`` of
+    every list is the same round, so per-round ratios compare like with like."""
+    cpu: dict[str, list[float]] = {name: [] for name in contenders}
+    wall: dict[str, list[float]] = {name: [] for name in contenders}
+    order, rng, start = list(contenders), random.Random(seed), time.perf_counter()
+    for r in range(rounds):
+        rng.shuffle(order)
+        for name in order:
+            w0, c0 = time.perf_counter(), time.process_time()
+            contenders[name]()
+            cpu[name].append(time.process_time() - c0)
+            wall[name].append(time.perf_counter() - w0)
+        if r + 1 >= min_rounds and time.perf_counter() - start > budget_s:
+            break
+    return cpu, wall
 
 
 def machine() -> dict[str, object]:

@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import statistics
 import sys
 import time
 
 import torch
 
-from _timing import RESULTS, machine, save
+from _timing import RESULTS, machine, save, shuffled_rounds
 from selfattn.functional import attention, choose_kernel
 from selfattn.positional import T5RelativeBias
 
@@ -77,18 +76,7 @@ def measure(length: int, args) -> dict:
     saved = {name: saved_bytes(fn) for name, fn in runs.items()}  # also the warm-up
     for fn in runs.values():
         fn()
-    times: dict[str, list[float]] = {n: [] for n in runs}
-    walls: dict[str, list[float]] = {n: [] for n in runs}
-    order, rng, start = list(runs), random.Random(length), time.perf_counter()
-    for r in range(args.rounds):
-        rng.shuffle(order)
-        for name in order:
-            w0, c0 = time.perf_counter(), time.process_time()
-            runs[name]()
-            times[name].append(time.process_time() - c0)
-            walls[name].append(time.perf_counter() - w0)
-        if r + 1 >= 3 and time.perf_counter() - start > args.budget:
-            break
+    times, walls = shuffled_rounds(runs, args.rounds, args.budget, min_rounds=3, seed=length)
     out = {}
     for name in runs:
         ratios = sorted(s / f for s, f in zip(times["sdpa"], times[name], strict=True))

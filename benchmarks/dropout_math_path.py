@@ -28,14 +28,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import random
 import statistics
 import sys
 import time
 
 import torch
 
-from _timing import machine, save
+from _timing import machine, save, shuffled_rounds
 from selfattn.functional import attention
 from selfattn.positional import ALiBiBias
 
@@ -70,16 +69,7 @@ def measure(case: str, batch: int, heads: int, dim: int, length: int, args) -> d
     runs = {name: step(name) for name in KERNELS}
     for fn in runs.values():
         fn()
-    times: dict[str, list[float]] = {n: [] for n in runs}
-    order, rng, start = list(runs), random.Random(length), time.perf_counter()
-    for r in range(args.rounds):
-        rng.shuffle(order)
-        for name in order:
-            c0 = time.process_time()
-            runs[name]()
-            times[name].append(time.process_time() - c0)
-        if r + 1 >= 5 and time.perf_counter() - start > args.budget:
-            break
+    times, _ = shuffled_rounds(runs, args.rounds, args.budget, min_rounds=5, seed=length)
     ratios = sorted(s / f for s, f in zip(times["sdpa"], times["flash_bias"], strict=True))
     qs = statistics.quantiles(ratios, n=4)
     return {"sdpa_ms": 1000 * statistics.median(times["sdpa"]),

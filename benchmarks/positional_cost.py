@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import statistics
 import sys
 import time
 
 import torch
 
-from _timing import RESULTS, machine, save
+from _timing import RESULTS, machine, save, shuffled_rounds
 from selfattn.positional import SCHEMES, PositionedEncoder
 
 NOTES = {
@@ -86,20 +85,7 @@ def measure(args) -> dict:
         runs[label] = step_fn(build(name, args, kernel), x)
     for fn in runs.values():  # warm-up: allocator, kernels, lazy buffers
         fn()
-    times: dict[str, list[float]] = {n: [] for n in runs}
-    order = list(runs)
-    rng = random.Random(0)
-    start = time.perf_counter()
-    walls: dict[str, list[float]] = {n: [] for n in runs}
-    for r in range(args.rounds):
-        rng.shuffle(order)
-        for name in order:
-            w0, c0 = time.perf_counter(), time.process_time()
-            runs[name]()
-            times[name].append(time.process_time() - c0)
-            walls[name].append(time.perf_counter() - w0)
-        if r + 1 >= 3 and time.perf_counter() - start > args.budget:
-            break
+    times, walls = shuffled_rounds(runs, args.rounds, args.budget, min_rounds=3, seed=0)
     out: dict = {"slow_paths": {}}
     for name, ts in times.items():
         ratios = sorted(t / b for t, b in zip(ts, times["none"], strict=True))
