@@ -29,8 +29,7 @@ With dropout the bias may be None or fixed: F.sdpa on CPU runs its math path for
 dropout, and the chunked path beats it from ``B * H * Lq * Lk = 2^19`` scores
 (``DROPOUT_MIN_SCORES`` in ``dispatch.py``). Exact for dot-product scores with a softmax; the
 dispatcher prefers it to ``sdpa`` whenever the bias needs a gradient, and with dropout from
-``DROPOUT_MIN_SCORES``. Its
-readable twins are the ``explicit`` kernel and
+``DROPOUT_MIN_SCORES``. Its readable twins are the ``explicit`` kernel and
 ``reference_attention`` (with ``dropout_keep_mask``, the dense form of the masks drawn for
 a seed), against which ``tests/functional/test_bias_grad.py`` checks outputs and the
 gradients of q, k, v and bias.
@@ -47,7 +46,7 @@ import torch
 import torch.nn.functional as F
 
 from .call import AttentionCall
-from .dense import _FLASH_CPU, WeightsFromLSE, split_mask
+from .dense import _FLASH_CPU, WeightsFromLSE, bias_needs_grad, split_mask
 
 __all__ = ["FlashBiasAttention", "bias_needs_grad", "chunk_rows", "draw_dropout_seed",
            "dropout_keep_mask", "flash_bias_kernel", "flash_bias_unsupported"]
@@ -238,14 +237,6 @@ class FlashBiasAttention(torch.autograd.Function):
             if g is not None:
                 grads[i] = (g.mul_(scale * ds_scale) if i < 2 else g).view(b, h, -1, g.shape[-1])
         return *grads, dbias, None, None, None, None, None
-
-
-def bias_needs_grad(call: AttentionCall) -> bool:
-    """True if the call's dense bias will need a gradient (grad mode on, a learned bias)."""
-    if call.bias is None or not torch.is_grad_enabled():
-        return False
-    bias = call.dense_bias()
-    return bias is not None and bias.requires_grad
 
 
 def flash_bias_unsupported(call: AttentionCall) -> str | None:

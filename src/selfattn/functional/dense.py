@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from .call import AttentionCall
 from .normalize import normalize_scores
 
-__all__ = ["WeightsFromLSE", "explicit_kernel", "sdpa_backend", "sdpa_kernel", "sdpa_unsupported",
-           "split_mask"]
+__all__ = ["WeightsFromLSE", "bias_needs_grad", "explicit_kernel", "sdpa_backend", "sdpa_kernel",
+           "sdpa_unsupported", "split_mask"]
 
 _NEG_INF = float("-inf")
 _FLASH_CPU = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
@@ -49,6 +49,14 @@ def explicit_kernel(call: AttentionCall) -> tuple[torch.Tensor, torch.Tensor | N
     return torch.matmul(wd, call.v), (w if call.need_weights else None)
 
 
+def bias_needs_grad(call: AttentionCall) -> bool:
+    """True if the call's dense bias will need a gradient (grad mode on, a learned bias)."""
+    if call.bias is None or not torch.is_grad_enabled():
+        return False
+    bias = call.dense_bias()
+    return bias is not None and bias.requires_grad
+
+
 def sdpa_backend(call: AttentionCall) -> str:
     """Which implementation F.sdpa runs for this call (checked with the profiler on torch
     2.13 CPU): its flash kernel needs no dropout, a mask without gradient, Dv = D."""
@@ -56,8 +64,7 @@ def sdpa_backend(call: AttentionCall) -> str:
         return f"the backend torch picks on {call.q.device.type}"
     if call.dropout_p > 0:
         return "its math path: the CPU flash kernel has no dropout"
-    bias = call.dense_bias()
-    if bias is not None and bias.requires_grad and torch.is_grad_enabled():
+    if bias_needs_grad(call):
         return "its math path: the CPU flash kernel gives its mask no gradient"
     if call.v.shape[-1] != call.q.shape[-1]:
         return "its math path: the CPU flash kernel needs one head size for q, k and v"

@@ -204,7 +204,7 @@ class SentimentTask(Task):
 
     def init_model(self, model, data: TaskData, cfg: dict) -> None:
         super().init_model(model, data, cfg)
-        if "lexicon" in data.state and cfg["model"]["kind"] != "pretrained":
+        if "lexicon" in data.state:  # never with a pretrained encoder: build refuses that
             table = model.embed.tables[1]
             with torch.no_grad():
                 table.weight.copy_(_lexicon_rows(data.state["lexicon"], cfg["data"]["lexicon_path"]))
