@@ -43,16 +43,24 @@ def test_subwords_to_words_joins_continuing_pieces():
     assert subwords_to_words(["a@@", "b"], continuing_prefix="@@") == ["a@@", "b"]
 
 
+def _verse_pairs(tmp_path, english: str, spanish: str, words: list[tuple[str, str]], repeat: int):
+    """A pairs file of ``len(words) * repeat`` verses, ``{w}``/``{s}`` filled from ``words``
+    and ``{n}`` with a speaker's name, read back with ``load_translation_pairs``."""
+    names = ["Jehová", "Moisés", "Aarón"]
+    rows = [f"v{i}\t{english.format(w=w, n=n)}\t{spanish.format(s=s_, n=n)}"
+            for i, ((w, s_), n) in enumerate(list(zip(words, names, strict=True)) * repeat)]
+    path = tmp_path / "pairs.tsv"
+    path.write_text("reference\tenglish\tspanish\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return load_translation_pairs(path)
+
+
 def test_joint_subword_vocabulary_spells_the_target_words_back(tmp_path):
     pytest.importorskip("tokenizers")
     from selfattn.data.sentiment import tokenize_words
     from selfattn.data.translation import pieces_to_words
 
-    rows = [f"v{i}\tThe {w} house, said {n}.\tLa casa {s}, dijo {n}." for i, (w, s, n) in enumerate(
-        [("red", "roja", "Jehová"), ("white", "blanca", "Moisés"), ("old", "vieja", "Aarón")] * 6)]
-    path = tmp_path / "pairs.tsv"
-    path.write_text("reference\tenglish\tspanish\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    pairs = load_translation_pairs(path)
+    pairs = _verse_pairs(tmp_path, "The {w} house, said {n}.", "La casa {s}, dijo {n}.",
+                         [("red", "roja"), ("white", "blanca"), ("old", "vieja")], 6)
     splits = translation_splits(pairs, (0.6, 0.2, 0.2), seed=0, min_freq=1, subword_vocab=60)
     vocab = splits.target_words
     assert splits.source_words is vocab and len(vocab) <= 60
@@ -74,11 +82,8 @@ def test_a_saved_tokenizer_gives_back_the_same_ids(tmp_path):
     pytest.importorskip("tokenizers")
     from tokenizers import Tokenizer
 
-    rows = [f"v{i}\tThe {w} houses, said {n}.\tLas casas {s}, dijo {n}." for i, (w, s, n) in enumerate(
-        [("red", "rojas", "Jehová"), ("white", "blancas", "Moisés"), ("old", "viejas", "Aarón")] * 8)]
-    path = tmp_path / "pairs.tsv"
-    path.write_text("reference\tenglish\tspanish\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    pairs = load_translation_pairs(path)
+    pairs = _verse_pairs(tmp_path, "The {w} houses, said {n}.", "Las casas {s}, dijo {n}.",
+                         [("red", "rojas"), ("white", "blancas"), ("old", "viejas")], 8)
     first = translation_splits(pairs, (0.6, 0.2, 0.2), seed=0, min_freq=1, subword_vocab=50)
     saved = Tokenizer.from_str(first.tokenizer.to_str())
     again = translation_splits(pairs, (0.6, 0.2, 0.2), seed=0, min_freq=1, subword_vocab=50, tokenizer=saved)
