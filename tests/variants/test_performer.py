@@ -10,7 +10,7 @@ import torch
 
 from selfattn.nn.variants import PerformerAttention
 from selfattn.nn.variants._linear import causal_linear_attention, implied_weights, linear_attention
-from selfattn.nn.variants.performer import favor_features, orthogonal_gaussian
+from selfattn.nn.variants.performer import FEATURE_EPS, favor_features, orthogonal_gaussian
 
 DT = torch.float64
 
@@ -18,8 +18,9 @@ DT = torch.float64
 def _favor(q, k, v, m, seed):
     w = orthogonal_gaussian(m, q.shape[-1], generator=torch.Generator().manual_seed(seed), dtype=DT)
     s = q.shape[-1] ** -0.25
-    return linear_attention(favor_features(q * s, w, is_query=True),
-                            favor_features(k * s, w, is_query=False), v)
+    phi_q, _ = favor_features(q * s, w)
+    phi_k, r = favor_features(k * s, w)
+    return linear_attention(phi_q, phi_k, v, key_log_weight=r)
 
 
 def test_estimate_converges_to_softmax_attention_as_features_grow():
@@ -56,7 +57,7 @@ def test_features_are_orthogonal_within_blocks_and_gaussian_sized():
 def test_positive_features_give_positive_weights():
     x = torch.randn(1, 1, 10, 8, dtype=DT) * 3
     w = orthogonal_gaussian(16, 8, dtype=DT)
-    phi = favor_features(x, w, is_query=False)
+    phi, _ = favor_features(x, w)
     assert bool((phi > 0).all())
 
 
@@ -90,6 +91,53 @@ def test_causal_prefix_sums_equal_the_masked_quadratic_form():
     naive = implied_weights(phi_q, phi_k, causal=True) @ v
     for chunk in (1, 4, 23, 64):
         torch.testing.assert_close(causal_linear_attention(phi_q, phi_k, v, chunk), naive)
+
+
+def test_key_log_weights_are_the_keys_exp_weights_in_every_form():
+    """``key_log_weight`` r scales key j by exp(r_j): the same as folding exp(r) into phi_k
+    where that is representable, and each form (non-causal, causal chunked, implied weights)
+    gives the same result when r spans far more than exp can hold."""
+    g = torch.Generator().manual_seed(4)
+    phi_q = torch.rand(2, 2, 23, 6, generator=g, dtype=DT)
+    phi_k = torch.rand(2, 2, 23, 6, generator=g, dtype=DT)
+    v = torch.randn(2, 2, 23, 5, generator=g, dtype=DT)
+    r = torch.randn(2, 2, 23, generator=g, dtype=DT) * 3
+    folded = phi_k * r.exp()[..., None]
+    torch.testing.assert_close(linear_attention(phi_q, phi_k, v, key_log_weight=r),
+                               linear_attention(phi_q, folded, v))
+    for chunk in (1, 4, 23, 64):
+        torch.testing.assert_close(causal_linear_attention(phi_q, phi_k, v, chunk, key_log_weight=r),
+                                   causal_linear_attention(phi_q, folded, v, chunk))
+    wide = r * 1e3  # exp(+-1e4): no dtype holds the folded features
+    for causal in (False, True):
+        naive = implied_weights(phi_q, phi_k, causal, wide) @ v
+        fast = (causal_linear_attention(phi_q, phi_k, v, 4, key_log_weight=wide) if causal
+                else linear_attention(phi_q, phi_k, v, key_log_weight=wide))
+        assert bool(torch.isfinite(fast).all())
+        torch.testing.assert_close(fast, naive)
+
+
+def test_a_much_stronger_later_key_changes_no_earlier_output():
+    """Causal scaling is per query (the running maximum), so a later key with a huge logit
+    can neither leak into nor underflow the outputs before it."""
+    m = PerformerAttention(16, 2, num_features=32, seed=0).double().eval()
+    x = torch.randn(1, 12, 16, generator=torch.Generator().manual_seed(2), dtype=DT)
+    loud = x.clone()
+    loud[:, 9] *= 60  # logits ~1e3 from position 9 on
+    a, b = m(x, causal=True), m(loud, causal=True)
+    torch.testing.assert_close(a[:, :9], b[:, :9], rtol=1e-12, atol=1e-12)
+
+
+def test_features_keep_every_denominator_at_least_eps_squared():
+    """Row-normalised features lie in [eps, 1 + eps] / sqrt(m), so a query's strongest key
+    alone gives phi_q . phi_k >= eps^2, at any logit size."""
+    w = orthogonal_gaussian(16, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float32)
+    x = torch.randn(1, 1, 10, 8, generator=torch.Generator().manual_seed(5)) * 100
+    phi, r = favor_features(x, w)
+    m = w.shape[0]
+    assert bool((phi >= FEATURE_EPS / m ** 0.5 * (1 - 1e-6)).all())
+    assert bool((phi <= (1 + FEATURE_EPS) / m ** 0.5 * (1 + 1e-6)).all())
+    assert bool(torch.isfinite(r).all()) and float(r.abs().max()) > 1e3
 
 
 def test_default_feature_count_is_d_log_d():

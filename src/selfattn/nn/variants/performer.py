@@ -16,9 +16,16 @@ Per head, with ``q, k`` scaled by ``d^-1/4`` so that ``q . k`` is the usual ``q.
 
     out_i = phi(q_i)^T sum_j phi(k_j) v_j^T / phi(q_i)^T sum_j phi(k_j)
 
-For numerical range, ``phi(q_i)`` is computed with its row maximum subtracted in the
-exponent (a per-query factor, which cancels in the ratio) and ``phi(k_j)`` with the
-maximum over the real keys of the head (one factor for all keys, which also cancels).
+For numerical range (as the paper's code does, with a stop-gradient maximum and
+``eps = 1e-4``), every feature row is computed relative to its own maximum ``r``:
+``phi(x) = exp(r) (exp(W x - |x|^2/2 - r) + eps) / sqrt(m)``. For a query ``exp(r)`` is a
+per-query factor and is dropped (it cancels in the ratio); for keys it is carried in log
+space (``key_log_weight`` of ``_linear``), which rescales each query's visible keys to their
+strongest one. So no feature overflows, the strongest key keeps weight 1, and with
+``eps`` every denominator is at least ``eps^2``: outputs and gradients stay finite for
+logits of any size (at ``|q . k| ~ 1e4`` a plain ``exp`` leaves denominators of 1e-318,
+whose gradient ``num / den^2`` overflows). ``eps`` biases the estimate by about ``eps``
+relative to each row's largest feature.
 
 Redraw policy (the paper redraws features periodically during training, Section 4.2):
 the projection ``W`` is a buffer (saved in checkpoints). In training mode it is redrawn
@@ -44,7 +51,7 @@ from ...functional.call import AttentionCall
 from ._base import VariantAttention
 from ._linear import causal_linear_attention, implied_weights, linear_attention
 
-__all__ = ["PerformerAttention", "favor_features", "orthogonal_gaussian"]
+__all__ = ["FEATURE_EPS", "PerformerAttention", "favor_features", "orthogonal_gaussian"]
 
 
 def orthogonal_gaussian(m: int, d: int, *, generator: torch.Generator | None = None,
@@ -67,26 +74,32 @@ def orthogonal_gaussian(m: int, d: int, *, generator: torch.Generator | None = N
     return (w * norms).to(dtype)
 
 
-def favor_features(x: torch.Tensor, w: torch.Tensor, *, is_query: bool,
-                   key_mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Positive random features ``exp(W x - |x|^2/2 - c) / sqrt(m)`` (Lemma 1).
+#: Added to every feature relative to its row's largest (the paper's code uses 1e-4).
+FEATURE_EPS = 1e-4
 
-    ``x (B, H, L, d)`` already scaled by ``d^-1/4``; ``w (m, d)``. ``c`` is the (detached)
-    row maximum for queries and the maximum over real keys for keys: both cancel in the
-    attention ratio. Padded keys (``key_mask (B, L)`` False) get exactly 0.
+
+def favor_features(x: torch.Tensor, w: torch.Tensor, *, key_mask: torch.Tensor | None = None,
+                   eps: float = FEATURE_EPS) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positive random features (Lemma 1), row-normalised: ``(phi, log_scale)``.
+
+    ``x (B, H, L, d)`` already scaled by ``d^-1/4``; ``w (m, d)``. With ``l = W x - |x|^2/2``
+    and ``r`` its (detached) row maximum, ``phi = (exp(l - r) + eps) / sqrt(m)`` is in
+    ``[eps, 1 + eps] / sqrt(m)`` and ``log_scale = r (B, H, L)``: ``exp(log_scale) * phi`` is
+    the paper's feature (plus ``eps``). Rows of ``key_mask (B, L)`` False (padded keys) get
+    ``phi = 0`` and the smallest real ``log_scale`` (0 when there is none).
     """
     logits = torch.matmul(x, w.to(x.dtype).T) - 0.5 * (x * x).sum(-1, keepdim=True)
-    if is_query:
-        c = logits.detach().amax(-1, keepdim=True) if logits.shape[-1] else 0.0
-    else:
-        if key_mask is not None:  # exp(-inf) = 0: padded keys get exactly 0
-            logits = logits.masked_fill(~key_mask[:, None, :, None], float("-inf"))
-        flat = logits.detach().flatten(2)
-        c = flat.amax(-1) if flat.shape[-1] else flat.new_zeros(flat.shape[:2])
-        c = torch.where(torch.isfinite(c), c, torch.zeros_like(c))[:, :, None, None]
+    r = logits.detach().amax(-1) if logits.shape[-1] else logits.new_zeros(logits.shape[:-1])
     # The 1/sqrt(m) goes into the exponent: one (L, m) tensor is kept for backward, not two.
-    phi = torch.exp(logits - (c + 0.5 * math.log(w.shape[0])))
-    return phi
+    half_log_m = 0.5 * math.log(w.shape[0])
+    # l - r first: exact near the maximum even where |l| ~ 1e4 has a float32 ulp of 1e-3.
+    phi = torch.exp(logits - r[..., None] - half_log_m) + eps * math.exp(-half_log_m)
+    if key_mask is not None:
+        real = key_mask[:, None, :].expand_as(r)
+        phi = phi * real[..., None].to(phi.dtype)
+        low = r.masked_fill(~real, float("inf")).amin(-1, keepdim=True) if r.shape[-1] else r
+        r = torch.where(real, r, torch.where(torch.isfinite(low), low, torch.zeros_like(low)))
+    return phi, r
 
 
 class PerformerAttention(VariantAttention):
@@ -145,13 +158,13 @@ class PerformerAttention(VariantAttention):
                 self.redraw_features()
             self.calls_since_redraw += 1
         s = self.head_dim ** -0.25
-        phi_q = favor_features(q * s, self.projection, is_query=True)
-        phi_k = favor_features(k * s, self.projection, is_query=False, key_mask=call.key_mask)
+        phi_q, _ = favor_features(q * s, self.projection)  # a per-query factor cancels
+        phi_k, r = favor_features(k * s, self.projection, key_mask=call.key_mask)
         if call.causal:
-            out = causal_linear_attention(phi_q, phi_k, v, self.chunk_size)
+            out = causal_linear_attention(phi_q, phi_k, v, self.chunk_size, key_log_weight=r)
         else:
-            out = linear_attention(phi_q, phi_k, v)
-        w = implied_weights(phi_q, phi_k, call.causal) if call.need_weights else None
+            out = linear_attention(phi_q, phi_k, v, key_log_weight=r)
+        w = implied_weights(phi_q, phi_k, call.causal, r) if call.need_weights else None
         return out, w
 
     def extra_repr(self) -> str:
