@@ -9,8 +9,16 @@ of ``lse`` is needed. The key gradients of overlapping band tiles are summed bac
 ``ceil(m / bq)`` shifted additions, gathered ones by ``index_add``; tiles are processed in
 chunks so per-key-slot buffers stay small.
 
-Empty rows (no allowed key) get one finite dummy column; their output and incoming
-gradient are zeroed, so they give zeros and no gradient, never NaN.
+Empty rows (no allowed key) get one finite dummy column so that the flash op stays finite;
+their output is zeroed and their log-sum-exp set to ``-inf`` (no mass in the merge). In the
+backward a part's empty rows get an incoming gradient of zero *and* a log-sum-exp of
+``+inf``, so the recomputed weights ``exp(s - lse)`` are exactly 0: with the true ``lse`` of
+a row that is empty only here (or with 0 for a row empty everywhere), a dummy score above
+~88 would overflow ``exp`` in float32 and ``inf * 0`` would make the gradients NaN.
+
+Half precision: the flash op takes half q, k, v and accumulates in float32; the
+log-sum-exp, the merge of parts and the key-gradient sums are kept in float32 as well
+(``accumulation_dtype``), and results are rounded to the input dtype once.
 """
 
 from __future__ import annotations
@@ -22,11 +30,13 @@ import torch.nn.functional as F
 
 from ..bias import ScoreBias
 from ..call import AttentionCall
+from ..precision import accumulation_dtype
 from .tiles import TileContext, TilePart, _rows, pair_terms
 
 __all__ = ["flash_supported", "run_flash"]
 
 _NEG_INF = float("-inf")
+_POS_INF = float("inf")
 _FLASH = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
 _FLASH_BWD = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu_backward", None)
 
@@ -161,11 +171,12 @@ class _KeyGrad:
 
     def __init__(self, part: TilePart, nbh: int, n: int, d: int, like: torch.Tensor) -> None:
         self.part, self.nbh, self.n, self.d = part, nbh, n, d
+        dtype = accumulation_dtype(like.dtype)  # overlapping tiles' sums: not in half
         if part.k_rows is None:
             self.seg, self.pre, total = _band_layout(part, nbh, n)
-            self.acc = like.new_zeros(total, d)
+            self.acc = like.new_zeros(total, d, dtype=dtype)
         else:
-            self.acc = like.new_zeros(nbh, n + 1, d)
+            self.acc = like.new_zeros(nbh, n + 1, d, dtype=dtype)
 
     def add(self, g: torch.Tensor, t0: int) -> None:
         p, nbh, d = self.part, self.nbh, self.d
@@ -178,7 +189,7 @@ class _KeyGrad:
                 dst.add_(g[:, :, c0:c0 + w])
         else:
             rows = p.k_rows.expand(p.num_tiles, p.m)[t0:t0 + tc].reshape(-1)
-            self.acc.index_add_(1, rows, g.reshape(nbh, -1, d))
+            self.acc.index_add_(1, rows, g.reshape(nbh, -1, d).to(self.acc.dtype))
 
     def result(self) -> torch.Tensor:
         if self.part.k_rows is None:
@@ -191,8 +202,8 @@ def _q_grad(g: torch.Tensor, part: TilePart, n: int) -> torch.Tensor:
     nbh, _, _, d = g.shape
     if part.q_rows is None:
         return g.reshape(nbh, -1, d)[:, :n]
-    acc = g.new_zeros(nbh, n + 1, d)
-    return acc.index_add_(1, _rows(part, n, g.device).reshape(-1), g.reshape(nbh, -1, d))[:, :n]
+    acc = g.new_zeros(nbh, n + 1, d, dtype=accumulation_dtype(g.dtype))
+    return acc.index_add_(1, _rows(part, n, g.device).reshape(-1), g.reshape(nbh, -1, d).to(acc.dtype))[:, :n]
 
 
 # Gathered key tiles and the flash backward's key gradients hold one row per key *slot*
@@ -216,6 +227,7 @@ class _FlashTiles(torch.autograd.Function):
     def forward(ctx, q, k, v, fparts, scale):  # type: ignore[override]
         lq = q.shape[1]
         lk = k.shape[1]
+        acc = accumulation_dtype(q.dtype)  # the flash op's lse is float32 for half inputs
         outs, lses = [], []
         for fp in fparts:
             p = fp.part
@@ -224,7 +236,7 @@ class _FlashTiles(torch.autograd.Function):
                 o, lse = _FLASH(qt, kt.view, vt.view, attn_mask=fp.mask, scale=scale)
             else:
                 o = q.new_empty(*qt.shape[:3], v.shape[-1])
-                lse = q.new_empty(qt.shape[:3])
+                lse = q.new_empty(qt.shape[:3], dtype=acc)
                 for t0, t1 in _chunks(p, q.shape[0], max(q.shape[-1], v.shape[-1]), q.element_size()):
                     mask = fp.mask if fp.mask.shape[1] == 1 else fp.mask[:, t0:t1]
                     o[:, t0:t1], lse[:, t0:t1] = _FLASH(qt[:, t0:t1], kt.chunk(t0, t1), vt.chunk(t0, t1),
@@ -239,8 +251,8 @@ class _FlashTiles(torch.autograd.Function):
         else:
             lse = torch.logsumexp(torch.stack(lses), 0)
             safe = torch.where(torch.isneginf(lse), torch.zeros_like(lse), lse)
-            out = sum(torch.exp(x - safe)[..., None] * o for x, o in zip(lses, outs, strict=True))
-        out = out.contiguous()
+            out = sum(torch.exp(x - safe)[..., None] * o.to(acc) for x, o in zip(lses, outs, strict=True))
+        out = out.to(q.dtype).contiguous()
         ctx.save_for_backward(q, k, v, out, lse)
         ctx.fparts, ctx.scale = fparts, scale
         return out
@@ -250,7 +262,7 @@ class _FlashTiles(torch.autograd.Function):
         q, k, v, out, lse = ctx.saved_tensors
         nbh, lq, d = q.shape
         lk, dv = k.shape[1], v.shape[2]
-        lse = torch.where(torch.isneginf(lse), torch.zeros_like(lse), lse)
+        lse = lse.masked_fill(torch.isneginf(lse), _POS_INF)  # empty everywhere: weights exp(-inf)
         dout = dout.contiguous()
         dq = dk = dvv = None
         for fp in ctx.fparts:
@@ -258,8 +270,9 @@ class _FlashTiles(torch.autograd.Function):
             qt, kt, vt = _flat_q(q, p, lq), _KeyTiles(k, p, lk), _KeyTiles(v, p, lk)
             gt, ot = _flat_q(dout, p, lq), _flat_q(out, p, lq)
             lt = _flat_q(lse[..., None], p, lq)[..., 0]
-            if fp.empty is not None:
+            if fp.empty is not None:  # no gradient and no weight through the dummy column
                 gt = gt.masked_fill(fp.empty[..., None], 0.0)
+                lt = lt.masked_fill(fp.empty, _POS_INF)
             gq_tiles = torch.empty_like(qt)
             gk, gv = _KeyGrad(p, nbh, lk, d, k), _KeyGrad(p, nbh, lk, dv, v)
             for t0, t1 in _chunks(p, nbh, max(d, dv), k.element_size()):
@@ -275,7 +288,7 @@ class _FlashTiles(torch.autograd.Function):
             dq = parts[0] if dq is None else dq + parts[0]
             dk = parts[1] if dk is None else dk + parts[1]
             dvv = parts[2] if dvv is None else dvv + parts[2]
-        return dq, dk, dvv, None, None
+        return dq.to(q.dtype), dk.to(k.dtype), dvv.to(v.dtype), None, None
 
 
 def run_flash(ctx: TileContext, parts: list[TilePart]) -> torch.Tensor:
