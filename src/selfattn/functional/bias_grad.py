@@ -34,6 +34,8 @@ dispatcher prefers it to ``sdpa`` whenever the bias needs a gradient, and with d
 a seed), against which ``tests/functional/test_bias_grad.py`` checks outputs and the
 gradients of q, k, v and bias.
 
+Half-precision calls run in float32 and return the input dtype (``precision.py``).
+
 Shapes: ``q (B, H, Lq, D)``, ``k (B, H, Lk, D)``, ``v (B, H, Lk, Dv)``, bias
 ``(B|1, H|1, Lq, Lk)``; output ``(B, H, Lq, Dv)``.
 """
@@ -47,6 +49,7 @@ import torch.nn.functional as F
 
 from .call import AttentionCall
 from .dense import _FLASH_CPU, WeightsFromLSE, bias_needs_grad, split_mask
+from .precision import in_float32
 
 __all__ = ["FlashBiasAttention", "bias_needs_grad", "chunk_rows", "draw_dropout_seed",
            "dropout_keep_mask", "flash_bias_kernel", "flash_bias_unsupported"]
@@ -252,13 +255,12 @@ def flash_bias_unsupported(call: AttentionCall) -> str | None:
     if call.q.device.type != "cpu":
         return ("a CPU kernel: PyTorch's CPU flash op, CPU generators for the dropout masks "
                 f"(tensors on {call.q.device.type})")
-    if call.q.dtype not in (torch.float32, torch.float64):
-        return f"float32 or float64 only (got {call.q.dtype})"
     if min(call.shape) == 0 or call.q.shape[-1] == 0:
         return "an empty input (a zero-size axis)"
     return None
 
 
+@in_float32  # the backward forms scores from the saved lse: in float32 for half inputs
 def flash_bias_kernel(call: AttentionCall) -> tuple[torch.Tensor, torch.Tensor | None]:
     q, k, v = call.q, call.k, call.v
     bias, allowed, empty, only_causal = split_mask(call)

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from .call import AttentionCall
 from .normalize import normalize_scores
+from .precision import HALF, in_float32
 
 __all__ = ["WeightsFromLSE", "bias_needs_grad", "explicit_kernel", "sdpa_backend", "sdpa_kernel",
            "sdpa_unsupported", "split_mask"]
@@ -42,6 +43,7 @@ def _scores(call: AttentionCall) -> torch.Tensor:
     return s if bias is None else s + bias
 
 
+@in_float32  # half precision: scores and sums in float32 (precision.py)
 def explicit_kernel(call: AttentionCall) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Scores, masked normalisation, dropout, weighted sum: every option, O(L^2) memory."""
     w = normalize_scores(_scores(call), call.dense_allowed(), call.normalize)
@@ -144,6 +146,15 @@ def split_mask(call: AttentionCall
 
 
 def sdpa_kernel(call: AttentionCall) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """F.sdpa, with the empty-row rule and weights on request. Half inputs go to F.sdpa as
+    they are (it accumulates in float32 on CPU); with weights the call runs in float32,
+    since the weights are formed outside F.sdpa (precision.py)."""
+    if call.need_weights and call.q.dtype in HALF:
+        return _sdpa_float32(call)
+    return _sdpa(call)
+
+
+def _sdpa(call: AttentionCall) -> tuple[torch.Tensor, torch.Tensor | None]:
     q, k, v = call.q, call.k, call.v
     bias, allowed, empty, only_causal = split_mask(call)
     # One float mask (bias plus -inf where disallowed) or the boolean one.
@@ -178,3 +189,6 @@ def sdpa_kernel(call: AttentionCall) -> tuple[torch.Tensor, torch.Tensor | None]
         if weights is not None:
             weights = weights.masked_fill(empty, 0.0)
     return out, weights
+
+
+_sdpa_float32 = in_float32(_sdpa)

@@ -101,11 +101,20 @@ def reference_attention(
 
     Shapes: ``q (B, H, Lq, D)``, ``k (B, H, Lk, D)``, ``v (B, H, Lk, Dv)``; returns
     ``(B, H, Lq, Dv)`` and, with ``return_weights``, weights ``(B, H, Lq, Lk)``.
-    Masks: ``True`` = may attend. No dropout (the oracle is deterministic).
+    Masks: ``True`` = may attend. No dropout (the oracle is deterministic). Half-precision
+    inputs are computed in float32 and the results returned in their dtype.
     """
     call = make_call(q, k, v, mask=mask, key_mask=key_mask, key_lengths=key_lengths,
                      causal=causal, bias=bias, score=score, normalize=normalize,
                      scale=scale, pattern=pattern)
+    if q.dtype in (torch.float16, torch.bfloat16):
+        # Half precision: computed in float32 (as every kernel), returned in the input dtype.
+        res = reference_attention(
+            q.float(), k.float(), v.float(), mask=mask, key_mask=call.key_mask, causal=causal,
+            bias=bias.float() if isinstance(bias, torch.Tensor) else bias, score=score,
+            normalize=normalize, scale=call.scale, pattern=pattern, return_weights=True)
+        out, w = res[0].to(q.dtype), res[1].to(q.dtype)
+        return (out, w) if return_weights else out
     B, H, Lq, Lk = call.shape
     # Columns: Q is (B, H, D, Lq), K is (B, H, D, Lk), V is (B, H, Dv, Lk).
     Q = q.transpose(-1, -2)

@@ -13,7 +13,7 @@ pattern=GraphPattern(...))`` takes ``(B, H, N, D)`` (the same graph for each bat
 
 Dot-product softmax attention runs in one autograd Function (the softmax backward fused
 into the sparse products); other scores, normalisations, dropout and weights run through
-autograd on the same primitives.
+autograd on the same primitives. Half precision runs in float32 (``run_graph``).
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ import torch.nn.functional as F
 from ..._checks import check_dtype, check_ndim, check_same_device, check_same_dtype, check_tensor
 from ...patterns.graph import GraphPattern
 from ..bias import ScoreBias
-from ..call import AttentionCall
+from ..call import AttentionCall, check_scale
 from ..normalize import check_normalize
+from ..precision import HALF
 from .csr import CSR, _sddmm, _spmm, sddmm, spmm
 
 __all__ = ["graph_attention", "graph_csr", "graph_exact_reason", "graph_kernel", "segment_softmax"]
@@ -126,7 +127,15 @@ def run_graph(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, csr: CSR, *,
               ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``q (B, H, Nt, D)``, ``k (B, H, Ns, D)``, ``v (B, H, Ns, Dv)``; per-edge ``allowed``
     (bool) and ``bias`` (float) broadcastable to ``(B, H, E)`` in CSR order. Returns
-    ``(B, H, Nt, Dv)`` and, with ``need_weights``, ``(B, H, E)`` weights in CSR order."""
+    ``(B, H, Nt, Dv)`` and, with ``need_weights``, ``(B, H, E)`` weights in CSR order.
+    Half inputs run in float32 (PyTorch's sparse CSR products have no half kernels) and the
+    results come back in their dtype."""
+    if q.dtype in HALF:
+        out, w = run_graph(q.float(), k.float(), v.float(), csr, allowed=allowed,
+                           bias=None if bias is None else bias.float(), score=score,
+                           normalize=normalize, scale=scale, dropout_p=dropout_p,
+                           need_weights=need_weights)
+        return out.to(q.dtype), (None if w is None else w.to(q.dtype))
     b, h, nt, _ = q.shape
     dv = v.shape[-1]
     qf, kf, vf = (x.reshape(b * h, *x.shape[2:]).contiguous() for x in (q, k, v))
@@ -268,8 +277,7 @@ def graph_attention(
     check_same_device(q=q, edge_index=pattern.edge_index)
     csr, order = graph_csr(pattern, q.device)
     e = csr.num_edges
-    if scale is None:
-        scale = d ** -0.5 if score == "dot" else 1.0
+    scale = (d ** -0.5 if score == "dot" else 1.0) if scale is None else check_scale(scale)
     edge_bias = None
     if isinstance(bias, ScoreBias):
         edge_bias = bias.pairwise(csr.rows + (ns - nt), csr.col).to(q.dtype)[None]

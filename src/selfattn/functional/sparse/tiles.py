@@ -16,12 +16,14 @@ Two paths compute the same thing:
 * **explicit** (here; every other option: any score, normalisation, dropout, weights,
   learnable biases): the tile scores are materialised and autograd does the backward.
 
-Empty rows (no allowed key) get zero output and zero gradient on both paths.
+Empty rows (no allowed key) get zero output and zero gradient on both paths. Half
+precision: the fused path feeds the flash op half inputs (it accumulates in float32), the
+explicit path runs on float32 copies; both return the input dtype.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +31,7 @@ import torch.nn.functional as F
 from ..bias import ScoreBias
 from ..call import AttentionCall
 from ..normalize import normalize_scores
+from ..precision import HALF, upcast
 
 __all__ = ["TileContext", "TilePart", "dense_weights", "pair_terms", "run_explicit", "run_tiles"]
 
@@ -232,7 +235,12 @@ def run_tiles(ctx: TileContext, parts: list[TilePart]
 
     if tiles_flash.flash_supported(ctx.call) is None:
         return tiles_flash.run_flash(ctx, parts), None
-    return run_explicit(ctx, parts)
+    dtype = ctx.call.q.dtype
+    if dtype not in HALF:
+        return run_explicit(ctx, parts)
+    # Half precision: the explicit path materialises scores, so it runs in float32.
+    out, weights = run_explicit(replace(ctx, call=upcast(ctx.call)), parts)
+    return out.to(dtype), (None if weights is None else [w.to(dtype) for w in weights])
 
 
 def dense_weights(ctx: TileContext, parts: list[TilePart], weights: list[torch.Tensor]) -> torch.Tensor:
