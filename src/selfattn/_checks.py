@@ -7,6 +7,7 @@ input fails early instead of being silently broadcast or truncated.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -14,7 +15,9 @@ import torch
 __all__ = [
     "check_dim",
     "check_dtype",
+    "check_finite_positive",
     "check_ndim",
+    "check_probability",
     "check_same_device",
     "check_tensor",
     "check_vectors",
@@ -43,14 +46,48 @@ def check_ndim(name: str, x: torch.Tensor, ndim: int, layout: str) -> None:
         )
 
 
-def check_vectors(name: str, x: torch.Tensor, dim: int, packed: bool) -> None:
-    """A module's input: ``(batch, length, dim)``, or ``(total, dim)`` when ``packed``."""
+def check_vectors(name: str, x: torch.Tensor, dim: int, packed: bool, *,
+                  dtype: torch.dtype | None = None, batch: int | None = None) -> None:
+    """A module's input: ``(batch, length, dim)``, or ``(total, dim)`` when ``packed``.
+
+    ``dtype``: the module's parameter dtype, which ``x`` must have (outside autocast,
+    where a matmul of two dtypes fails with a message naming neither the argument nor
+    the module). ``batch``: the batch size of ``x`` (for a ``context`` or ``value``)."""
     if packed:
         check_ndim(name, x, 2, f"(total, {dim}) with offsets=")
     else:
         check_ndim(name, x, 3, f"(batch, length, {dim})")
     if x.shape[-1] != dim:
         raise ValueError(f"{name}: expected last dimension {dim}, got shape {tuple(x.shape)}")
+    if dtype is not None and x.dtype != dtype and not (
+            x.is_floating_point() and torch.is_autocast_enabled(x.device.type)):
+        raise TypeError(f"{name}: expected dtype {dtype} (the module's parameters), got {x.dtype}; "
+                        f"convert the input (x.to({dtype})) or the module (module.to({x.dtype}))")
+    if batch is not None and not packed and x.shape[0] != batch:
+        raise ValueError(f"{name}: expected batch size {batch} (that of x), got {x.shape[0]} "
+                         f"(shape {tuple(x.shape)})")
+
+
+def check_finite_positive(name: str, value: object) -> float:
+    """A constructor's ``scale``, ``temperature``...: a finite number > 0, as a float."""
+    try:
+        v = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected a finite number > 0, got {value!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError(f"{name}: expected a finite number > 0, got {value!r}")
+    return v
+
+
+def check_probability(name: str, value: object) -> float:
+    """A dropout rate: a number in [0, 1) (1 would drop everything), as a float."""
+    try:
+        v = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected a probability in [0, 1), got {value!r}") from None
+    if not 0.0 <= v < 1.0:  # also False for NaN
+        raise ValueError(f"{name}: expected a probability in [0, 1), got {value!r}")
+    return v
 
 
 def check_dim(name: str, x: torch.Tensor, axis: int, expected: int, what: str) -> None:

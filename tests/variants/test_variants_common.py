@@ -142,6 +142,18 @@ def test_bad_shapes_fail_early(name):
 
 
 @pytest.mark.parametrize("name", VARIANTS)
+def test_inputs_of_another_dtype_or_batch_are_named(name):
+    m = make_variant(name)  # float64
+    for bad in (_x(2, 8).float(), torch.ones(2, 8, E, dtype=torch.long)):
+        with pytest.raises(TypeError, match=rf"x: expected dtype torch.float64 \(the module's "
+                                            rf"parameters\), got {bad.dtype}"):
+            m(bad)
+    if m.supports["context"]:
+        with pytest.raises(ValueError, match=r"context: expected batch size 2 \(that of x\), got 3"):
+            m(_x(2, 8), _x(3, 6))
+
+
+@pytest.mark.parametrize("name", VARIANTS)
 def test_variant_is_a_drop_in_for_full_attention(name):
     """Same constructor core and call as MultiHeadAttention: a model swaps it by name."""
     m = make_variant(name, dropout=0.0, bias=False)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import check_ndim, check_vectors
+from .._checks import check_finite_positive, check_probability, check_vectors
 from ..functional import ScoreBias, attention, varlen_attention
 from ..varlen import positions as packed_positions
 
@@ -33,7 +33,7 @@ class MultiHeadAttention(nn.Module):
         kdim, vdim: sizes of the key and value inputs (cross-attention); default ``E``.
         head_dim: size per head (default ``E // H``); inner width is ``H * head_dim``.
         bias: biases in the input and output projections.
-        dropout: dropout on the attention weights (only in training mode).
+        dropout: dropout on the attention weights (only in training mode), in [0, 1).
         score: ``"dot"`` or ``"additive"`` (an ``AdditiveScore`` per head is created).
         normalize: ``"softmax"``, ``"relu"`` or ``"sigmoid"``.
         kernel: kernel name passed to ``attention`` (``"auto"`` picks the fastest exact one).
@@ -84,6 +84,7 @@ class MultiHeadAttention(nn.Module):
             head_dim = embed_dim // num_heads
         if score not in ("dot", "additive"):
             raise ValueError(f"score: expected 'dot' or 'additive', got {score!r}")
+        dropout = check_probability("dropout", dropout)
         self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, head_dim
         self.kdim, self.vdim = kdim or embed_dim, vdim or embed_dim
         self.dropout, self.normalize, self.kernel = dropout, normalize, kernel
@@ -137,8 +138,9 @@ class MultiHeadAttention(nn.Module):
         value = context if value is None else value
         return self.q_proj(x), self.k_proj(context), self.v_proj(value)
 
-    def _check_input(self, name: str, t: torch.Tensor, dim: int, packed: bool) -> None:
-        check_vectors(name, t, dim, packed)
+    def _check_input(self, name: str, t: torch.Tensor, dim: int, packed: bool,
+                     batch: int | None = None) -> None:
+        check_vectors(name, t, dim, packed, dtype=self.out_proj.weight.dtype, batch=batch)
 
     def forward(
         self,
@@ -163,9 +165,9 @@ class MultiHeadAttention(nn.Module):
         extra = {} if pattern is None else {"pattern": pattern}
         self._check_input("x", x, self.embed_dim, packed)
         if context is not None:
-            self._check_input("context", context, self.kdim, packed)
+            self._check_input("context", context, self.kdim, packed, batch=x.shape[0])
         if value is not None:
-            self._check_input("value", value, self.vdim, packed)
+            self._check_input("value", value, self.vdim, packed, batch=x.shape[0])
         if context is None and self.kdim != self.embed_dim:
             raise ValueError(f"context: required, since kdim={self.kdim} differs from "
                              f"embed_dim={self.embed_dim}")
@@ -312,7 +314,7 @@ class SelfAttention(nn.Module):
 
     ``q_i = Wq a_i``, ``k_i = Wk a_i``, ``v_i = Wv a_i`` (no biases, no output projection);
     ``b_i = sum_j alpha'_{i,j} v_j``. Scores are scaled by ``1/sqrt(d_k)`` unless
-    ``scale=1.0`` (the slides' unscaled form).
+    ``scale=`` (a finite number > 0) is given; ``scale=1.0`` is the slides' unscaled form.
 
     Args:
         in_dim: size of each input vector a_i. qk_dim: size of q and k. v_dim: size of v
@@ -326,6 +328,8 @@ class SelfAttention(nn.Module):
                  kernel: str = "auto") -> None:
         super().__init__()
         v_dim = v_dim or qk_dim
+        if scale is not None:
+            scale = check_finite_positive("scale", scale)
         self.Wq = nn.Parameter(torch.empty(qk_dim, in_dim))
         self.Wk = nn.Parameter(torch.empty(qk_dim, in_dim))
         self.Wv = nn.Parameter(torch.empty(v_dim, in_dim))
@@ -334,9 +338,7 @@ class SelfAttention(nn.Module):
         self.in_dim, self.normalize, self.scale, self.kernel = in_dim, normalize, scale, kernel
 
     def forward(self, x: torch.Tensor, *, return_weights: bool = False, **masks: Any):
-        check_ndim("x", x, 3, f"(batch, length, {self.in_dim})")
-        if x.shape[-1] != self.in_dim:
-            raise ValueError(f"x: expected last dimension {self.in_dim}, got shape {tuple(x.shape)}")
+        check_vectors("x", x, self.in_dim, False, dtype=self.Wq.dtype)
         q = (x @ self.Wq.T)[:, None]
         k = (x @ self.Wk.T)[:, None]
         v = (x @ self.Wv.T)[:, None]

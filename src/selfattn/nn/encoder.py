@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._checks import check_probability
 from .attention import MultiHeadAttention
 
 __all__ = ["Encoder", "EncoderLayer", "make_attention"]
@@ -65,6 +66,9 @@ class EncoderLayer(nn.Module):
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation: expected one of {sorted(_ACTIVATIONS)}, "
                              f"got {activation!r}")
+        dropout = check_probability("dropout", dropout)
+        if attention_dropout is not None:
+            attention_dropout = check_probability("attention_dropout", attention_dropout)
         dim_feedforward = dim_feedforward or 4 * d_model
         self.self_attn = make_attention(
             attention, d_model, num_heads,

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..._checks import check_vectors
+from ..._checks import check_probability, check_vectors
 from ...functional import make_call
 from ...functional.call import AttentionCall
 from ...varlen import offsets_to_lengths, pack, pad
@@ -98,8 +98,7 @@ class VariantAttention(nn.Module):
                 raise ValueError(f"num_heads: expected a divisor of embed_dim={embed_dim} "
                                  f"(or pass head_dim=), got {num_heads}")
             head_dim = embed_dim // num_heads
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout}")
+        dropout = check_probability("dropout", dropout)
         if dropout > 0 and not self.supports["dropout"]:
             raise ValueError(self._why("dropout", got=dropout))
         self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, head_dim
@@ -154,8 +153,8 @@ class VariantAttention(nn.Module):
         v = F.linear(value, ws[2], bs[2])
         return self._heads(q), self._heads(k), self._heads(v)
 
-    def _check_input(self, name: str, t: torch.Tensor, packed: bool) -> None:
-        check_vectors(name, t, self.embed_dim, packed)
+    def _check_input(self, name: str, t: torch.Tensor, packed: bool, batch: int | None = None) -> None:
+        check_vectors(name, t, self.embed_dim, packed, dtype=self.out_proj.weight.dtype, batch=batch)
 
     # -- forward ----------------------------------------------------------------------
     def forward(
@@ -183,7 +182,7 @@ class VariantAttention(nn.Module):
         self._check_input("x", x, packed)
         for name, t in (("context", context), ("value", value)):
             if t is not None:
-                self._check_input(name, t, packed)
+                self._check_input(name, t, packed, batch=x.shape[0])
         self._refuse("context", context is not None or value is not None)
         self._refuse("causal", bool(causal))
         self._refuse("mask", mask is not None)

@@ -48,6 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..._checks import check_finite_positive
 from ...functional.call import AttentionCall
 from ._base import VariantAttention, masked_softmax, safe_divide
 
@@ -112,8 +113,7 @@ class SinkhornAttention(VariantAttention):
             raise ValueError(f"max_len, block_size: expected positive sizes, got {max_len} and {block_size}")
         if sinkhorn_iters < 0:
             raise ValueError(f"sinkhorn_iters: expected a non-negative count, got {sinkhorn_iters}")
-        if temperature <= 0:
-            raise ValueError(f"temperature: expected a positive value, got {temperature}")
+        temperature = check_finite_positive("temperature", temperature)
         self.max_len, self.block_size = max_len, block_size
         self.sinkhorn_iters, self.temperature, self.gumbel_noise = sinkhorn_iters, temperature, gumbel_noise
         self.max_blocks = math.ceil(max_len / block_size)
