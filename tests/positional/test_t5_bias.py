@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -87,6 +88,20 @@ def dense_by_pairs(bias: T5RelativeBias, lq: int, lk: int) -> torch.Tensor:
     return bias.pairwise(q_pos[:, None], torch.arange(lk)[None, :])
 
 
+def reordered_sum_bound(bias: T5RelativeBias, lq: int, lk: int, probe: torch.Tensor) -> torch.Tensor:
+    """How far two summation orders of the same per-bucket sums may differ, per entry of
+    ``weight``: each order is within ``(n - 1) u sum|p|`` of the exact sum (recursive
+    summation of ``n`` terms, unit roundoff ``u = eps / 2`` of ``probe``'s dtype; Higham,
+    "Accuracy and Stability of Numerical Algorithms", 4.2), so the two within twice that.
+    ``n`` and ``sum|p|`` per bucket come from the float64 backward of ones and ``|probe|``."""
+    dbl = copy.deepcopy(bias).double()
+    grid = dense_by_pairs(dbl, lq, lk)
+    n, = torch.autograd.grad(grid.sum(), dbl.weight, retain_graph=True)
+    mass, = torch.autograd.grad((grid * probe.double().abs()).sum(), dbl.weight)
+    u = torch.finfo(probe.dtype).eps / 2
+    return (2 * (n - 1).clamp(min=0) * u * mass).to(probe.dtype)
+
+
 @settings(max_examples=60, deadline=None)
 @given(lq=st.integers(0, 40), lk=st.integers(0, 40), heads=st.integers(1, 4),
        num_buckets=st.sampled_from([4, 6, 8, 16, 32]), room=st.integers(1, 30),
@@ -96,6 +111,8 @@ def dense_by_pairs(bias: T5RelativeBias, lq: int, lk: int) -> torch.Tensor:
 @example(lq=4, lk=0, heads=2, num_buckets=8, room=3, bidirectional=True, seed=0)
 @example(lq=1, lk=1, heads=1, num_buckets=4, room=1, bidirectional=True, seed=0)
 @example(lq=40, lk=3, heads=3, num_buckets=6, room=2, bidirectional=False, seed=1)
+# Failed a fixed 1e-5: float32 gradients 4.2e-5 apart in a bucket of 700 cancelling terms.
+@example(lq=33, lk=22, heads=4, num_buckets=16, room=5, bidirectional=False, seed=0)
 def test_toeplitz_dense_equals_the_pairwise_grid_and_its_gradient(lq, lk, heads, num_buckets, room,
                                                                   bidirectional, seed):
     exact = (num_buckets // 2 if bidirectional else num_buckets) // 2
@@ -105,12 +122,11 @@ def test_toeplitz_dense_equals_the_pairwise_grid_and_its_gradient(lq, lk, heads,
     assert fast.shape == (heads, lq, lk) and fast.is_contiguous()
     torch.testing.assert_close(fast, slow, atol=0, rtol=0)  # the same table entries, bit for bit
     probe = torch.randn(heads, lq, lk)
-    g_fast, = torch.autograd.grad((fast * probe).sum(), bias.weight)
-    g_slow, = torch.autograd.grad((slow * probe).sum(), bias.weight)
-    # The same sums of probe entries per bucket, in another order (diagonals first).
-    torch.testing.assert_close(g_fast, g_slow, atol=1e-5, rtol=1e-5)
-    dbl = bias.double()
-    probe = probe.double()
-    g64, = torch.autograd.grad((dbl.dense(lq, lk) * probe).sum(), dbl.weight)
-    g64_slow, = torch.autograd.grad((dense_by_pairs(dbl, lq, lk) * probe).sum(), dbl.weight)
-    torch.testing.assert_close(g64, g64_slow, atol=1e-12, rtol=1e-12)
+    # The same sums of probe entries per bucket, in another order (diagonals first): equal
+    # up to the rounding of two summation orders, in float32 and in float64.
+    for dtype in (torch.float32, torch.float64):
+        b, p = bias.to(dtype), probe.to(dtype)
+        g_fast, = torch.autograd.grad((b.dense(lq, lk) * p).sum(), b.weight)
+        g_slow, = torch.autograd.grad((dense_by_pairs(b, lq, lk) * p).sum(), b.weight)
+        gap, bound = (g_fast - g_slow).abs(), reordered_sum_bound(b, lq, lk, p)
+        assert bool((gap <= bound).all()), f"{dtype}: {float((gap - bound).max()):.3g} over the bound"
