@@ -91,3 +91,25 @@ def test_run_viewer_shows_the_runs_layers_and_heads(pos_run, tmp_path):
         assert errors == []
         browser.close()
     assert info["html"] == str(tmp_path / "run.html")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
+def test_hostile_tokens_neither_blank_the_viewer_nor_become_markup(tmp_path):
+    """'<!--<script>' in the JSON block once hid the page (no heads, no status)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    tokens = ["<!--<script>", "</script><b>x", "$\\foo$", "a&b", "\u2028"]
+    weights = [torch.softmax(torch.randn(2, 5, 5), -1)]
+    path = tmp_path / "hostile.html"
+    attention_html(weights, tokens, path=path, title="<!--<script>")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(path.as_uri())
+        assert page.locator("button.head").count() == 2
+        assert page.locator("#status").inner_text() == "layer 0 / 1, head 0 / 2"
+        assert page.evaluate("JSON.parse(document.getElementById('data').textContent).key_tokens") == tokens
+        assert page.locator("b").count() == 0 and page.locator("h2").inner_text() == "<!--<script>"
+        assert errors == []
+        browser.close()

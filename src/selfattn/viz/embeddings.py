@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from .plain_text import PLAIN, plain_legend
+
 __all__ = ["DEFAULT_GROUPS", "add_subparser", "embeddings_figure", "glove_vectors", "group_similarity",
            "parse_groups", "project", "run_vectors"]
 
@@ -123,9 +125,9 @@ def run_vectors(run: str | Path, words: Sequence[str]) -> tuple[list[str], np.nd
     import torch
 
     from ..data import Vocabulary
-    from ..train import load_run
+    from .attention import read_run
 
-    cfg, _, spec, state, model = load_run(run)
+    cfg, _, spec, state, model = read_run(run)
     tables = getattr(getattr(model, "embed", None), "tables", None)
     if "fields" in state:                      # POS: the lower-cased word field is table 0
         vocab, what = state["fields"].vocabs[0], "word field"
@@ -179,15 +181,15 @@ def embeddings_figure(out: str | Path, groups: Mapping[str, Sequence[str]] | Non
             sel = g == k
             ax.scatter(xy[sel, 0], xy[sel, 1], s=18, color=colours[k], label=name)
         for (x, y), w in zip(xy, found, strict=True):
-            ax.annotate(w, (x, y), fontsize=6, xytext=(2, 2), textcoords="offset points")
+            ax.annotate(w, (x, y), fontsize=6, xytext=(2, 2), textcoords="offset points", **PLAIN)
         ax.set_title(f"{title}\ncosine within {stats['within']:.2f} vs between {stats['between']:.2f}; "
                      f"nearest centroid {stats['centroid_accuracy']:.0%} (chance {stats['chance']:.0%})",
-                     fontsize=8)
+                     fontsize=8, **PLAIN)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_xlabel(f"{method.upper()} 1", fontsize=7)
         ax.set_ylabel(f"{method.upper()} 2", fontsize=7)
-    axes[0].legend(fontsize=7, loc="best")
+    plain_legend(axes[0].legend(fontsize=7, loc="best"))
     fig.suptitle("Similar words cluster? Word vectors projected to 2-D (numbers from the full vectors)",
                  fontsize=9)
     fig.tight_layout()

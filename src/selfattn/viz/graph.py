@@ -29,6 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from .maps import PANEL_LABEL, check_weights
+from .plain_text import PLAIN, plain_legend
 
 __all__ = ["EDGE_LABEL", "NODE_LABEL", "graph_attention_figure", "molecule_positions", "neighbourhood",
            "spring_positions"]
@@ -168,7 +169,8 @@ def graph_attention_figure(weights: Sequence[torch.Tensor], edge_index: torch.Te
                    edgecolors=outline, linewidths=1.6, zorder=2, label=NODE_LABEL)
         if labels is not None and len(nodes) <= 40:
             for (x, y), text in zip(positions, labels, strict=True):
-                ax.text(x, y, str(text), fontsize=font, ha="center", va="center", color="white", zorder=3)
+                ax.text(x, y, str(text), fontsize=font, ha="center", va="center", color="white", zorder=3,
+                        **PLAIN)
         ax.set_title(f"layer {li + 1} head {h + 1}", fontsize=8)
         ax.set_aspect("equal")
         ax.margins(0.08)
@@ -182,10 +184,11 @@ def graph_attention_figure(weights: Sequence[torch.Tensor], edge_index: torch.Te
     if classes is not None and class_names is not None:
         handles = [Line2D([], [], ls="", marker="o", mfc="white", mec=_CLASS_COLOURS[c % len(_CLASS_COLOURS)],
                           mew=1.6, label=str(name)) for c, name in enumerate(class_names)]
-        fig.legend(handles=handles, loc="lower left", fontsize=7, frameon=False, ncols=len(handles) + 1,
-                   title="outline: class (grey: unknown)", title_fontsize=7)
+        plain_legend(fig.legend(handles=handles, loc="lower left", fontsize=7, frameon=False,
+                                ncols=len(handles) + 1, title="outline: class (grey: unknown)",
+                                title_fontsize=7))
     if title:
-        fig.suptitle(title, fontsize=9)
+        fig.suptitle(title, fontsize=9, **PLAIN)
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=dpi)

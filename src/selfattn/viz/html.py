@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["attention_html"]
+__all__ = ["attention_html", "script_safe_json"]
 
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -103,6 +103,18 @@ draw();
 """
 
 
+# "</script" would end the <script> element early and "<!--" open an escaped state that
+# hides the rest of the page; "&" and U+2028/9 go too (as Django's json_script does). JSON
+# reads each escape back as the same character.
+_SCRIPT_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
+                                 "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def script_safe_json(text: str) -> str:
+    """JSON text that can sit inside a ``<script>`` element whatever its strings hold."""
+    return text.translate(_SCRIPT_ESCAPES)
+
+
 def attention_html(
     weights: Sequence[torch.Tensor],
     tokens: Sequence[str],
@@ -129,8 +141,7 @@ def attention_html(
     vmax = max((float(w.detach().max()) for w in weights if w.numel()), default=1.0) or 1.0
     data = json.dumps({"layers": layers, "key_tokens": [str(t) for t in tokens],
                        "query_tokens": [str(t) for t in query_tokens], "vmax": vmax})
-    # "</" would end the <script> element early: JSON allows "<\/" for it.
-    page = _PAGE.format(title=html.escape(title), data=data.replace("</", "<\\/"))
+    page = _PAGE.format(title=html.escape(title), data=script_safe_json(data))
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(page, encoding="utf-8")

@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from .maps import PANEL_LABEL, check_weights
+from .plain_text import PLAIN
 
 __all__ = ["OVERLAY_LABEL", "cell_of_pixel", "image_attention_figure", "image_from_vectors"]
 
@@ -117,7 +118,7 @@ def image_attention_figure(weights: Sequence[torch.Tensor], image: np.ndarray, g
             ax.set_xticks([])
             ax.set_yticks([])
     if title:
-        fig.suptitle(title, fontsize=8)
+        fig.suptitle(title, fontsize=8, **PLAIN)
     fig.tight_layout()
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)

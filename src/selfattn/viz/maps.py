@@ -21,6 +21,8 @@ from pathlib import Path
 import torch
 from matplotlib.figure import Figure
 
+from .plain_text import PLAIN
+
 __all__ = ["PANEL_LABEL", "attention_heatmaps", "check_weights", "panel_axes"]
 
 PANEL_LABEL = "attention layer {layer} head {head}"  # the label of every panel's Axes (1-based)
@@ -89,14 +91,14 @@ def attention_heatmaps(weights: Sequence[torch.Tensor], tokens: Sequence[str] | 
             ax.set_label(PANEL_LABEL.format(layer=li + 1, head=h + 1))
             ax.imshow(w[h].numpy(), cmap="viridis", vmin=0.0, aspect="auto", interpolation="nearest")
             ax.set_title(f"layer {li + 1} head {h + 1}", fontsize=7)
-            ax.set_xticks(xt[0], xt[1], rotation=90, fontsize=font)
-            ax.set_yticks(yt[0], yt[1], fontsize=font)
+            ax.set_xticks(xt[0], xt[1], rotation=90, fontsize=font, **PLAIN)
+            ax.set_yticks(yt[0], yt[1], fontsize=font, **PLAIN)
             if li == layers - 1:
                 ax.set_xlabel("key", fontsize=6)
             if h == 0:
                 ax.set_ylabel("query", fontsize=6)
     if title:
-        fig.suptitle(title, fontsize=8)
+        fig.suptitle(title, fontsize=8, **PLAIN)
     fig.tight_layout()
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
