@@ -140,7 +140,8 @@ def test_bad_arguments_say_what_was_expected(pos_run, mlp_run, image_run, tmp_pa
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match=r"RUN: expected .*config\.yaml"):
         run_attention(tmp_path / "empty")
-    with pytest.raises(IndexError, match=r"--example: expected 0 <= N < \d+ .*got 10000"):
+    with pytest.raises(ValueError, match=r"--example: expected 0\.\.\d+ \(the run's test set has \d+ "
+                                         r"examples\), got 10000"):
         run_attention(pos_run, example=10000)
     with pytest.raises(FileNotFoundError, match="--input: expected a file"):
         run_attention(pos_run, input=tmp_path / "missing.txt")

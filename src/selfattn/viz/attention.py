@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 __all__ = ["RunAttention", "add_subparser", "draw_run_attention", "example_weights", "form_of",
-           "run_attention"]
+           "read_run", "run_attention"]
 
 FORMS = ("auto", "heatmap", "graph", "image")
 _HTML_MAX = 400  # the viewer embeds n^2 numbers per head: larger sets are cut (and the title says so)
@@ -68,18 +68,48 @@ def _pick_default(examples) -> int:
     return min(range(len(examples)), key=lambda i: (abs(len(examples[i]) - 20), i))
 
 
-def run_attention(run: str | Path, input: str | Path | None = None,
-                  example: int | None = None) -> RunAttention:
-    """Load ``run`` and compute the attention of one set: the ``example``-th of the test split,
-    or of the sets in file ``input`` (default: the first of the file; for the test split the
-    one closest to 20 vectors)."""
+def read_run(run: str | Path) -> tuple[dict, Any, dict, dict, torch.nn.Module]:
+    """``selfattn.train.load_run(run)`` with a one-line error naming the file for each way a
+    folder is not a readable run: missing, a ``selfattn demo`` folder (which keeps no
+    model), a corrupt ``config.yaml``, weights that are not safetensors or do not fit."""
+    import yaml
+    from safetensors import SafetensorError
+
     from ..train import load_run
 
     run = Path(run)
     if not run.is_dir():
         raise FileNotFoundError(f"RUN: expected a run directory written by 'selfattn train', got {run} "
-                                "(not a directory)")
-    cfg, task, spec, state, model = load_run(run)
+                                f"({'not a directory' if run.exists() else 'missing'})")
+    if not (run / "config.yaml").is_file() and (run / "metrics.json").is_file() \
+            and (run / "attention.png").is_file():
+        raise FileNotFoundError(
+            f"RUN: {run} holds no model to reload (no config.yaml): it is a 'selfattn demo' folder, whose "
+            f"attention is drawn in {run / 'attention.png'} and {run / 'attention.html'}; viz attention "
+            "reads run directories written by 'selfattn train' (e.g. runs/pos)")
+    weights = run / "model.safetensors"
+    weights = weights if weights.is_file() else run / "checkpoints" / "best.safetensors"
+    try:
+        return load_run(run)
+    except SafetensorError as error:
+        raise ValueError(f"{weights}: not a readable safetensors file ({error})") from error
+    except yaml.YAMLError as error:
+        problem = " ".join(str(error).split())
+        raise ValueError(f"{run / 'config.yaml'}: not readable YAML ({problem})") from error
+    except RuntimeError as error:
+        if not str(error).startswith("Error(s) in loading state_dict"):
+            raise
+        first = str(error).splitlines()[0]
+        raise ValueError(f"{weights}: does not fit the model of {run / 'config.yaml'} ({first})") from error
+
+
+def run_attention(run: str | Path, input: str | Path | None = None,
+                  example: int | None = None) -> RunAttention:
+    """Load ``run`` and compute the attention of one set: the ``example``-th of the test split,
+    or of the sets in file ``input`` (default: the first of the file; for the test split the
+    one closest to 20 vectors)."""
+    run = Path(run)
+    cfg, task, spec, state, model = read_run(run)
     if spec.get("task") == "seq2seq":
         raise ValueError(f"RUN: {run} is a sequence-to-sequence run (task {cfg['task']!r}); selfattn viz "
                          "attention draws encoder runs (a label per vector or per set)")
@@ -100,7 +130,9 @@ def run_attention(run: str | Path, input: str | Path | None = None,
     if example is None:
         example = 0 if input is not None else _pick_default(sets)
     if not 0 <= int(example) < len(sets):
-        raise IndexError(f"--example: expected 0 <= N < {len(sets)} (the sets in {where}), got {example}")
+        has = (f"--input {input} has {len(sets)} sets" if input is not None else
+               f"the run's test set has {len(sets)} examples")
+        raise ValueError(f"--example: expected 0..{len(sets) - 1} ({has}), got {example}")
     chosen = sets[int(example)]
     if input is None and cfg["task"] == "nodes":
         # one graph in every split, each labelling its own nodes: draw every known label

@@ -20,7 +20,7 @@ Every curve's numbers are returned with the figure (``series``), as read from th
 the command also writes them, with each curve's log-log slope between its two largest
 ``L`` (the measured exponent: 2 for quadratic, 1 for linear), to ``OUT`` with ``.json``.
 
-    selfattn viz costs OUT.png [--results benchmarks/results]
+    selfattn viz costs OUT.png [--results DIR]   (default: benchmarks/results of the repository)
 """
 
 from __future__ import annotations
@@ -28,13 +28,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
-__all__ = ["Series", "add_subparser", "cost_series", "plot_costs"]
+__all__ = ["Series", "add_subparser", "cost_series", "default_results", "plot_costs"]
 
 FILES = ("variants_speed.json", "sparse_window.json", "sparse_grid.json", "sparse_graph.json",
          "core_mha.json", "core_varlen.json")
@@ -61,72 +62,131 @@ class Series:
 
 def _read(folder: Path, name: str) -> dict | None:
     path = folder / name
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: not a benchmark results file (not JSON: {error})") from error
 
 
-def cost_series(results: str | Path = "benchmarks/results") -> tuple[list[Series], dict, list[str]]:
-    """``(series, varlen, missing)`` read from the benchmark JSON files in ``results``."""
-    folder = Path(results)
+def default_results(candidates: Sequence[str | Path] | None = None) -> Path:
+    """The first of ``candidates`` holding a benchmark results file; by default
+    ``benchmarks/results`` of the current directory, then of the checkout this package runs
+    from (an editable install): the folder comes with the repository, not with the package."""
+    if candidates is None:
+        candidates = [Path("benchmarks") / "results",
+                      Path(__file__).resolve().parents[3] / "benchmarks" / "results"]
+    folders = [Path(c) for c in candidates]
+    for folder in folders:
+        if any((folder / f).is_file() for f in FILES):
+            return folder
+    raise FileNotFoundError(
+        f"--results: no benchmark results in {' nor '.join(map(str, folders))}; the JSON files "
+        f"({', '.join(FILES)}) come with the repository's benchmarks/results folder, not with the "
+        "installed package: run from the repository root or pass --results DIR")
+
+
+def _variants_series(d: dict) -> list[Series]:
+    out = []
+    for name, r in d["results"].items():
+        rows = sorted((int(L), v) for L, v in r["lengths"].items() if "min_s" in v)
+        style = {"ls": "-", "lw": 2.2, "color": "k"} if name == "full" else {}
+        if name == "full_explicit":
+            style = {"ls": "--", "lw": 1.8, "color": "0.4"}
+        label = {"full": "full (SDPA)", "full_explicit": "full, weights materialised"}.get(name, name)
+        out.append(Series("variants time", label, [L for L, _ in rows], [v["min_s"] for _, v in rows],
+                          "variants_speed.json", style))
+        mem = [(L, v["peak_bytes"]) for L, v in rows if v.get("peak_bytes")]
+        out.append(Series("variants memory", label, [L for L, _ in mem], [b for _, b in mem],
+                          "variants_speed.json", style))
+    return out
+
+
+_SPARSE_NAMES = {"ours": "selfattn", "chunked": "chunked", "sdpa_band": "SDPA + band mask",
+                 "sdpa_mask": "SDPA + dense mask"}
+
+
+def _sparse_series(d: dict, file: str, what: str, kernels: tuple[str, ...]) -> list[Series]:
+    out = []
+    rows = sorted(d["rows"], key=lambda r: r["L"])
+    peaks = d.get("peak_growth_bytes", {})
+    for k in kernels:
+        pts = [(r["L"], r["median_s"][f"{k} fwdbwd"]) for r in rows if f"{k} fwdbwd" in r["median_s"]]
+        style = {"ls": "-" if k == "ours" else ":", "marker": "o" if what == "window" else "s"}
+        label = f"{what}: {_SPARSE_NAMES[k]}"
+        out.append(Series("sparse time", label, [p[0] for p in pts], [p[1] for p in pts], file, style))
+        # sparse_grid keeps the peak per row, sparse_window per "kernel L" key
+        mem = [(r["L"], (r.get("peak_growth_bytes") or {}).get(k, peaks.get(f"{k} {r['L']}")))
+               for r in rows]
+        mem = [(L, b) for L, b in mem if b]
+        out.append(Series("sparse memory", label, [p[0] for p in mem], [p[1] for p in mem], file, style))
+    return out
+
+
+def _graph_series(d: dict) -> list[Series]:
+    out = []
+    sc = d["scaling"]
+    kernels = (("ours", "selfattn"), ("pyg_transformer", "PyG TransformerConv"), ("pyg_gat", "PyG GAT"))
+    for k, name in kernels:
+        style = {"ls": "-" if k == "ours" else ":", "marker": "^"}
+        label = f"graph (N nodes): {name}"
+        file = "sparse_graph.json"
+        out.append(Series("sparse time", label, sc["N"], sc["time_fwdbwd_s"][k], file, style))
+        out.append(Series("sparse memory", label, sc["N"], sc["peak_growth_bytes"][k], file, style))
+    return out
+
+
+def _core_series(d: dict) -> list[Series]:
+    out = []
+    lengths = sorted(d["mha"], key=int)
+    for name in d["mha"][lengths[0]]["forward+backward"]:
+        ys = [d["mha"][L]["forward+backward"][name]["median_s"] for L in lengths]
+        style = {"ls": "-" if name.startswith("selfattn") else ":", "marker": "o"}
+        out.append(Series("core time", name, [int(L) for L in lengths], ys, "core_mha.json", style))
+    return out
+
+
+# each results file and the curves read from it (core_varlen.json: bars, read by _varlen_bars)
+_READERS = (
+    ("variants_speed.json", _variants_series),
+    ("sparse_window.json", lambda d: _sparse_series(d, "sparse_window.json", "window",
+                                                    ("ours", "chunked", "sdpa_band"))),
+    ("sparse_grid.json", lambda d: _sparse_series(d, "sparse_grid.json", "2-D grid", ("ours", "sdpa_mask"))),
+    ("sparse_graph.json", _graph_series),
+    ("core_mha.json", _core_series),
+)
+
+
+def cost_series(results: str | Path | None = None) -> tuple[list[Series], dict, list[str]]:
+    """``(series, varlen, missing)`` read from the benchmark JSON files in ``results``
+    (default: :func:`default_results`)."""
+    folder = default_results() if results is None else Path(results)
     if not folder.is_dir():
+        why = "not a directory" if folder.exists() else "missing"
         raise FileNotFoundError(f"--results: expected the benchmarks' results folder (JSON files such as "
-                                f"{FILES[0]}), got {folder} (not a directory)")
+                                f"{FILES[0]}), got {folder} ({why})")
     missing = [f for f in FILES if not (folder / f).is_file()]
     if len(missing) == len(FILES):
         raise FileNotFoundError(f"--results: expected at least one of {list(FILES)} in {folder}, found none")
     out: list[Series] = []
-    if (d := _read(folder, "variants_speed.json")) is not None:
-        for name, r in d["results"].items():
-            rows = sorted((int(L), v) for L, v in r["lengths"].items() if "min_s" in v)
-            style = {"ls": "-", "lw": 2.2, "color": "k"} if name == "full" else {}
-            if name == "full_explicit":
-                style = {"ls": "--", "lw": 1.8, "color": "0.4"}
-            label = {"full": "full (SDPA)", "full_explicit": "full, weights materialised"}.get(name, name)
-            out.append(Series("variants time", label, [L for L, _ in rows], [v["min_s"] for _, v in rows],
-                              "variants_speed.json", style))
-            mem = [(L, v["peak_bytes"]) for L, v in rows if v.get("peak_bytes")]
-            out.append(Series("variants memory", label, [L for L, _ in mem], [b for _, b in mem],
-                              "variants_speed.json", style))
-    sparse = (("sparse_window.json", "window", ("ours", "chunked", "sdpa_band")),
-              ("sparse_grid.json", "2-D grid", ("ours", "sdpa_mask")))
-    names = {"ours": "selfattn", "chunked": "chunked", "sdpa_band": "SDPA + band mask",
-             "sdpa_mask": "SDPA + dense mask"}
-    for file, what, kernels in sparse:
+    for file, series_of in _READERS:
         if (d := _read(folder, file)) is None:
             continue
-        rows = sorted(d["rows"], key=lambda r: r["L"])
-        peaks = d.get("peak_growth_bytes", {})
-        for k in kernels:
-            pts = [(r["L"], r["median_s"][f"{k} fwdbwd"]) for r in rows if f"{k} fwdbwd" in r["median_s"]]
-            style = {"ls": "-" if k == "ours" else ":", "marker": "o" if what == "window" else "s"}
-            label = f"{what}: {names[k]}"
-            out.append(Series("sparse time", label, [p[0] for p in pts], [p[1] for p in pts], file, style))
-            # sparse_grid keeps the peak per row, sparse_window per "kernel L" key
-            mem = [(r["L"], (r.get("peak_growth_bytes") or {}).get(k, peaks.get(f"{k} {r['L']}")))
-                   for r in rows]
-            mem = [(L, b) for L, b in mem if b]
-            out.append(Series("sparse memory", label, [p[0] for p in mem], [p[1] for p in mem], file, style))
-    if (d := _read(folder, "sparse_graph.json")) is not None:
-        sc = d["scaling"]
-        kernels = (("ours", "selfattn"), ("pyg_transformer", "PyG TransformerConv"), ("pyg_gat", "PyG GAT"))
-        for k, name in kernels:
-            style = {"ls": "-" if k == "ours" else ":", "marker": "^"}
-            label = f"graph (N nodes): {name}"
-            file = "sparse_graph.json"
-            out.append(Series("sparse time", label, sc["N"], sc["time_fwdbwd_s"][k], file, style))
-            out.append(Series("sparse memory", label, sc["N"], sc["peak_growth_bytes"][k], file, style))
-    if (d := _read(folder, "core_mha.json")) is not None:
-        lengths = sorted(d["mha"], key=int)
-        for name in d["mha"][lengths[0]]["forward+backward"]:
-            ys = [d["mha"][L]["forward+backward"][name]["median_s"] for L in lengths]
-            style = {"ls": "-" if name.startswith("selfattn") else ":", "marker": "o"}
-            out.append(Series("core time", name, [int(L) for L in lengths], ys, "core_mha.json", style))
+        try:
+            out += series_of(d)
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as error:
+            raise ValueError(f"{folder / file}: not laid out as its benchmark writes it "
+                             f"({type(error).__name__}: {error})") from error
     varlen = _read(folder, "core_varlen.json") or {}
     return out, varlen, missing
 
 
-def plot_costs(out: str | Path | None = None, results: str | Path = "benchmarks/results", dpi: int = 120
+def plot_costs(out: str | Path | None = None, results: str | Path | None = None, dpi: int = 120
                ) -> tuple[Figure, list[Series]]:
-    """The one figure of cost curves (module docstring) -> ``(Figure, series)``; PNG at ``out``."""
+    """The one figure of cost curves (module docstring) -> ``(Figure, series)``; PNG at ``out``
+    (``results``: the benchmarks' JSON folder, default :func:`default_results`)."""
+    results = default_results() if results is None else Path(results)
     series, varlen, missing = cost_series(results)
     fig = Figure(figsize=(13.5, 14.5))
     axes = fig.subplots(3, 2)
@@ -204,16 +264,18 @@ def add_subparser(sub) -> None:
     p = sub.add_parser("costs", help="time and memory against L per kernel, from benchmarks/results",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out", help="PNG to write")
-    p.add_argument("--results", default="benchmarks/results", help="the benchmarks' JSON folder")
+    p.add_argument("--results", help="the benchmarks' JSON folder (default: benchmarks/results here, else in "
+                   "the checkout selfattn runs from)")
     p.set_defaults(func=_main)
 
 
 def _main(a: argparse.Namespace) -> int:
     """Draw, and write every curve with its slope to OUT with .json."""
-    _, series = plot_costs(a.out, a.results)
+    results = default_results() if a.results is None else Path(a.results)
+    _, series = plot_costs(a.out, results)
     curves = [{"panel": s.panel, "name": s.name, "source": s.source, "x": s.x, "y": s.y,
                "slope_last": None if s.slope is None else round(s.slope, 3)} for s in series]
-    report = {"png": str(a.out), "results": str(a.results), "curves": curves}
+    report = {"png": str(a.out), "results": str(results), "curves": curves}
     Path(a.out).with_suffix(".json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     print(json.dumps({"png": str(a.out), "curves": len(curves)}))
     return 0

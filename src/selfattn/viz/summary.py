@@ -69,12 +69,11 @@ def same_class_share(weights: list[torch.Tensor], edge_index: torch.Tensor, labe
 
 def run_attention_stats(run: str | Path, count: int = 100) -> dict:
     """The numbers of the module docstring over the first ``count`` test sets of ``run``."""
-    from ..train import load_run
-    from .attention import example_weights
+    from .attention import example_weights, read_run
 
     if count < 1:
         raise ValueError(f"count: expected at least one set, got {count}")
-    cfg, task, _, _, model = load_run(run)
+    cfg, task, _, _, model = read_run(run)
     data = task.build(cfg)
     offset = int(getattr(model, "cls", None) is not None)
     sets = data.test.examples[:count]
