@@ -83,3 +83,10 @@ def test_costs_default_is_found_outside_the_repository_root(tmp_path, monkeypatc
         assert "pass --results DIR" in str(error)
     else:
         assert folder.is_absolute() and any((folder / f).is_file() for f in FILES)
+
+
+def test_weights_of_another_model_name_the_file(run_copy, mlp_run):
+    shutil.copy(mlp_run / "model.safetensors", run_copy / "model.safetensors")  # a baseline's weights
+    with pytest.raises(ValueError, match=rf"{run_copy / 'model.safetensors'}: does not fit the model of "
+                                         rf"{run_copy / 'config.yaml'} \(Error\(s\) in loading state_dict"):
+        read_run(run_copy)
