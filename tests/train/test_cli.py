@@ -28,7 +28,7 @@ def test_train_predict_eval_and_resume_from_the_command_line(data_files, tmp_pat
     assert main(["train", "--resume", str(run), "trainer.max_epochs=3", "--quiet"]) == 0
     assert "3 epochs" in capsys.readouterr().out
     assert main(args) == 2                        # the run directory is taken
-    assert f"run.dir: {run} already holds a run; pass --resume" in capsys.readouterr().err
+    assert f"run.dir: {run} already holds a run (status: done); pass --resume" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("args", "message"), [

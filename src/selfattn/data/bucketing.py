@@ -6,6 +6,10 @@ pools of ``pool_batches`` batches, sorts each pool by length and slices it into 
 then shuffles the batch order: batches hold similar lengths, yet every epoch differs.
 Batches are limited by a count (``batch_size``) or by padded slots (``max_tokens`` >=
 ``B * L_max``). Deterministic for a given ``seed`` and epoch (``set_epoch``).
+
+Resuming inside an epoch: ``start_at(epoch, batches_done)`` makes the next iteration skip
+the batches an interrupted run already trained on, so a resumed run sees exactly the
+batches the uninterrupted one would have (``state_dict`` / ``load_state_dict`` carry it).
 """
 
 from __future__ import annotations
@@ -50,9 +54,24 @@ class LengthBucketSampler(Sampler[list[int]]):
         self.batch_size, self.max_tokens = batch_size, max_tokens
         self.pool_batches, self.shuffle = pool_batches, shuffle
         self.drop_last, self.seed, self.epoch = drop_last, seed, 0
+        self.start = 0  # batches of this epoch to skip on the next iteration (a resumed run)
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        """The epoch of the next iteration (its shuffle is seeded by ``seed + epoch``)."""
+        self.epoch = int(epoch)
+
+    def start_at(self, epoch: int, batches_done: int) -> None:
+        """The next iteration is epoch ``epoch`` from its batch ``batches_done`` on."""
+        if batches_done < 0:
+            raise ValueError(f"batches_done: expected >= 0, got {batches_done}")
+        self.epoch, self.start = int(epoch), int(batches_done)
+
+    def state_dict(self) -> dict[str, int]:
+        return {"seed": self.seed, "epoch": self.epoch, "start": self.start}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.seed = int(state["seed"])
+        self.start_at(state["epoch"], state.get("start", 0))
 
     def _batches(self) -> list[list[int]]:
         n = self.lengths.numel()
@@ -92,7 +111,8 @@ class LengthBucketSampler(Sampler[list[int]]):
         return out
 
     def __iter__(self) -> Iterator[list[int]]:
-        return iter(self._batches())
+        start, self.start = self.start, 0
+        return iter(self._batches()[start:])
 
     def __len__(self) -> int:
         return len(self._batches())

@@ -22,7 +22,7 @@ import torch
 from lightning.fabric.plugins.io.checkpoint_io import CheckpointIO
 
 __all__ = ["SafetensorsCheckpointIO", "decode", "encode", "load_state", "load_weights", "save_state",
-           "save_weights"]
+           "save_weights", "weights_metadata"]
 
 _STRUCTURE = "selfattn.structure"
 
@@ -118,10 +118,26 @@ def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path: expected a safetensors weights file, got {path} (missing)")
-    with safe_open(str(path), framework="pt", device="cpu") as f:
-        if _STRUCTURE in (f.metadata() or {}):
-            return load_state(path)["state_dict"]
-        return {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            if _STRUCTURE in (f.metadata() or {}):
+                structured = True
+            else:
+                return {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    except Exception as error:  # safetensors raises its own error types for corrupt files
+        raise ValueError(f"{path}: not a readable safetensors file ({error})") from None
+    return load_state(path)["state_dict"] if structured else {}
+
+
+def weights_metadata(path: str | Path) -> dict[str, str]:
+    """The metadata of a safetensors file (``{}`` if it has none)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            return dict(f.metadata() or {})
+    except Exception as error:
+        raise ValueError(f"{path}: not a readable safetensors file ({error})") from None
 
 
 class SafetensorsCheckpointIO(CheckpointIO):

@@ -50,7 +50,8 @@ DEFAULTS: dict[str, Any] = {
     "trainer": {"max_epochs": 20, "max_time_s": None, "patience": 5, "precision": "32-true",
                 "accelerator": "cpu", "devices": 1, "strategy": "auto", "gradient_clip_val": 1.0,
                 "batch_size": 32, "max_tokens": None, "eval_batch_size": 64, "progress": True,
-                "limit_train_batches": None, "num_threads": None, "deterministic": False},
+                "limit_train_batches": None, "num_threads": None, "deterministic": False,
+                "checkpoint_every_n_steps": 100},
     "run": {"dir": None, "root": "runs", "attention_examples": 3, "plots": True, "beam_size": 4,
             "decode_limit": None},
 }
@@ -221,6 +222,10 @@ def check_config(cfg: dict) -> None:
     _positive("trainer.batch_size", t["batch_size"], allow_none=True)
     _positive("trainer.max_tokens", t["max_tokens"], allow_none=True)
     _positive("trainer.max_time_s", t["max_time_s"], allow_none=True)
+    every = t["checkpoint_every_n_steps"]
+    if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+        raise ConfigError(f"trainer.checkpoint_every_n_steps: expected an integer >= 0 (0 = after each "
+                          f"epoch only), got {every!r}")
     if (t["batch_size"] is None) == (t["max_tokens"] is None):
         raise ConfigError("trainer.batch_size, trainer.max_tokens: give exactly one (set the other "
                           f"to null), got {t['batch_size']!r} and {t['max_tokens']!r}")
@@ -234,6 +239,11 @@ def _check_attention(m: dict, task) -> None:
         raise ConfigError(f"model.heads: expected a divisor of model.width={m['width']} "
                           f"(one of {divisors}), got {m['heads']!r}")
     _choice("model.norm", m["norm"], NORMS)
+    window = m["window"]
+    if m["pattern"] in ("window", "grid") and (isinstance(window, bool) or not isinstance(window, int)
+                                               or window < 1):
+        raise ConfigError(f"model.window: expected a positive integer (keys on each side of a query), "
+                          f"got {m['window']!r}")
     try:
         from ..nn.variants import ATTENTION_VARIANTS, attention_names
         names = attention_names()

@@ -130,7 +130,8 @@ class TaskModule(pl.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss, _, _ = self._loss(self(batch), batch)
-        self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch))
+        # the epoch mean is kept by MetricsRecorder, whose running sum survives a resume
+        self.log("train_loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(batch))
         return loss
 
     def _eval_step(self, batch, stage: str) -> None:
@@ -216,14 +217,25 @@ class ShardedBatchSampler(Sampler[list[int]]):
 
     def __init__(self, inner: LengthBucketSampler, rank: int, world: int, even: bool = True) -> None:
         self.inner, self.rank, self.world, self.even = inner, rank, world, even
+        self.start = 0
+
+    @property
+    def epoch(self) -> int:
+        return self.inner.epoch
 
     def set_epoch(self, epoch: int) -> None:
         self.inner.set_epoch(epoch)
 
+    def start_at(self, epoch: int, batches_done: int) -> None:
+        """``batches_done`` counts this process's batches (each process did as many)."""
+        self.inner.set_epoch(epoch)
+        self.start = int(batches_done)
+
     def __iter__(self):
         batches = list(self.inner)
         usable = (len(batches) // self.world * self.world or len(batches)) if self.even else len(batches)
-        return iter(batches[self.rank:usable:self.world])
+        start, self.start = self.start, 0
+        return iter(batches[self.rank:usable:self.world][start:])
 
     def __len__(self) -> int:
         n = len(self.inner)
@@ -241,6 +253,23 @@ class SetDataModule(pl.LightningDataModule):
         self.splits = {"train": train, "val": validation, "test": test}
         self.labels, self.batch_size, self.max_tokens = labels, batch_size, max_tokens
         self.eval_batch_size, self.seed = eval_batch_size, seed
+        self.train_sampler: LengthBucketSampler | ShardedBatchSampler | None = None
+        self._start = (0, 0)  # (epoch, batches done) the next training iteration begins at
+
+    def set_train_epoch(self, epoch: int) -> None:
+        """Reshuffle: the next training iteration is epoch ``epoch`` (seeded by seed + epoch).
+
+        Lightning calls ``set_epoch`` only on ``loader.sampler`` or ``batch_sampler.sampler``;
+        a batch sampler of our own is neither, so ``ResumePoint`` calls this each epoch."""
+        self._start = (int(epoch), 0)
+        if self.train_sampler is not None:
+            self.train_sampler.set_epoch(epoch)
+
+    def resume_at(self, epoch: int, batches_done: int) -> None:
+        """The next training iteration is epoch ``epoch`` from batch ``batches_done`` on."""
+        self._start = (int(epoch), int(batches_done))
+        if self.train_sampler is not None:
+            self.train_sampler.start_at(*self._start)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         data = self.splits[split]
@@ -256,7 +285,13 @@ class SetDataModule(pl.LightningDataModule):
         if world > 1:
             rank = self.trainer.global_rank
             sampler = ShardedBatchSampler(sampler, rank, world, even=shuffle)
-        return DataLoader(data, batch_sampler=sampler, collate_fn=Collate("padded", self.labels))
+        if shuffle:
+            sampler.start_at(*self._start)
+            self.train_sampler = sampler
+        # the loader's own generator: creating an iterator then draws nothing from the global
+        # random state, so validation and resuming leave the training dropout masks unchanged
+        return DataLoader(data, batch_sampler=sampler, collate_fn=Collate("padded", self.labels),
+                          generator=torch.Generator().manual_seed(self.seed))
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", True)

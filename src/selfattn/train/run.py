@@ -21,6 +21,8 @@ import json
 import logging
 import os
 import shlex
+import shutil
+import socket
 import sys
 import time
 import warnings
@@ -37,9 +39,10 @@ from .checkpoint import SafetensorsCheckpointIO, load_weights, save_weights
 from .config import ConfigError, check_config, complete_config
 from .tasks import get_task
 
-__all__ = ["build_task_model", "evaluate", "load_run", "predict", "run_directory", "train"]
+__all__ = ["build_task_model", "evaluate", "load_run", "predict", "run_directory", "run_status", "train"]
 
 _RUN_DIR_ENV = "SELFATTN_RUN_DIR"
+STATUS = "status.json"
 # Lightning 2.6 warns about a torch 2.13 deprecation on import; nothing for users to act on.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
@@ -51,22 +54,92 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
     warnings.filterwarnings("ignore", message=".*Checkpoint directory.*exists and is not empty.*")
+    # the training sampler does resume mid-epoch (ResumePoint), which Lightning cannot see
+    warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
+    warnings.filterwarnings("ignore", message=".*weights_only.*was not set.*")
+
+
+def _claim(folder: Path) -> bool:
+    """Create ``folder/status.json`` if no run holds ``folder`` (atomic: ``O_EXCL``)."""
+    if (folder / "config.yaml").exists():  # a run made before status files existed
+        return False
+    try:
+        fd = os.open(folder / STATUS, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps(_status_record("running")))
+    return True
+
+
+def _status_record(status: str, error: str | None = None) -> dict:
+    record = {"status": status, "pid": os.getpid(), "host": socket.gethostname(),
+              "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    if error:
+        record["error"] = error
+    return record
+
+
+def run_status(folder: str | Path) -> dict:
+    """A run directory's ``status.json`` (``running``, ``done`` or ``failed``; ``{}`` if none)."""
+    path = Path(folder) / STATUS
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _set_status(folder: Path, status: str, error: str | None = None) -> None:
+    from .callbacks import atomic_write_text
+
+    atomic_write_text(folder / STATUS, json.dumps(_status_record(status, error)))
 
 
 def run_directory(cfg: dict) -> Path:
-    """``run.dir`` (must not hold a run), or ``<run.root>/<preset>`` (``-2``, ``-3``... if taken)."""
+    """Claim ``run.dir`` (it must not hold a run), or the first free ``<run.root>/<preset>``,
+    ``-2``, ``-3``...: the folder is made and ``status.json`` created in one atomic step
+    each, so runs started at the same moment never share a directory."""
     if cfg["run"]["dir"]:
         folder = Path(cfg["run"]["dir"])
-        if (folder / "config.yaml").exists():
-            raise ConfigError(f"run.dir: {folder} already holds a run; pass --resume {folder} to continue "
-                              "it, or choose another run.dir")
+        folder.mkdir(parents=True, exist_ok=True)
+        if not _claim(folder):
+            held = run_status(folder).get("status", "done")
+            raise ConfigError(f"run.dir: {folder} already holds a run (status: {held}); pass --resume "
+                              f"{folder} to continue it, or choose another run.dir")
         return folder
     base = Path(cfg["run"]["root"]) / cfg["preset"]
-    folder, n = base, 1
-    while (folder / "config.yaml").exists():
+    base.parent.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while True:
+        folder = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            n += 1
+            continue
+        if _claim(folder):
+            return folder
         n += 1
-        folder = base.with_name(f"{base.name}-{n}")
-    return folder
+
+
+def _check_resumable(folder: Path) -> None:
+    status = run_status(folder)
+    if status.get("status") == "running" and status.get("host") == socket.gethostname() \
+            and _alive(int(status.get("pid", 0))):
+        raise ConfigError(f"--resume: {folder} is being trained now (process {status['pid']}); "
+                          "wait for it or stop it first")
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def build_task_model(cfg: dict, spec: dict) -> torch.nn.Module:
@@ -115,22 +188,55 @@ def _datamodule(cfg: dict, task, data):
 
 
 def train(cfg: dict, resume: str | Path | None = None, log: Callable[[str], None] = print) -> dict:
-    """Run a config end to end; returns the results dict (also in ``results.json``)."""
+    """Run a config end to end; returns the results dict (also in ``results.json``).
+
+    The run directory is claimed before any data is read. If training fails, a directory
+    with no checkpoint yet is removed again; one with a checkpoint is marked ``failed`` in
+    ``status.json`` and ``--resume`` continues it. ``--resume`` of a run killed before its
+    first checkpoint starts it again from the beginning, in the same directory."""
+    check_config(cfg)
+    worker = os.environ.get("LOCAL_RANK", "0") != "0" and os.environ.get(_RUN_DIR_ENV)
+    # A DDP worker re-runs this command: it joins the run directory its rank-0 process made.
+    if worker:
+        return _train_in(cfg, Path(worker), False, log)
+    if resume:
+        folder = Path(resume)
+        _check_resumable(folder)
+        _set_status(folder, "running")
+        made = False
+    else:
+        folder = run_directory(cfg)
+        made = not cfg["run"]["dir"]
+    from .callbacks import atomic_write_text
+
+    if not resume:  # written first, so that a run killed during the data build can be resumed
+        atomic_write_text(folder / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
+    try:
+        results = _train_in(cfg, folder, bool(resume), log)
+    except BaseException as error:
+        if not (folder / "checkpoints" / "last.safetensors").is_file() and made and not resume:
+            shutil.rmtree(folder, ignore_errors=True)   # nothing worth keeping: leave nothing
+        else:
+            _set_status(folder, "failed", f"{type(error).__name__}: {error}")
+        raise
+    _set_status(folder, "done")
+    return results
+
+
+def _train_in(cfg: dict, folder: Path, resume: bool, log: Callable[[str], None]) -> dict:
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
-    from .callbacks import MetricsRecorder, atomic_write_text
+    from .callbacks import MetricsRecorder, ResumePoint, atomic_write_text
     from .module import TaskModule
 
     _quiet_lightning()
-    check_config(cfg)
     started = time.perf_counter()
-    worker = os.environ.get("LOCAL_RANK", "0") != "0" and os.environ.get(_RUN_DIR_ENV)
-    # A DDP worker re-runs this command: it joins the run directory its rank-0 process made.
-    folder = Path(worker) if worker else Path(resume) if resume else run_directory(cfg)
+    worker = os.environ.get("LOCAL_RANK", "0") != "0"
     last = folder / "checkpoints" / "last.safetensors"
-    if resume and not worker and not last.is_file():
-        raise FileNotFoundError(f"--resume: expected {last} (a run's last checkpoint), it is missing")
+    from_checkpoint = resume and last.is_file()
+    if resume and not from_checkpoint and not worker:
+        log(f"{folder}: no checkpoint was written before the run stopped; training it from the start")
     folder.mkdir(parents=True, exist_ok=True)
     if cfg["trainer"]["num_threads"]:
         torch.set_num_threads(int(cfg["trainer"]["num_threads"]))
@@ -141,27 +247,26 @@ def train(cfg: dict, resume: str | Path | None = None, log: Callable[[str], None
     log(f"data: {len(data.train)} train / {len(data.validation)} validation / {len(data.test)} test sets "
         f"({time.perf_counter() - started:.1f} s)")
     model = build_task_model(cfg, data.spec)
-    if not resume:
+    if not from_checkpoint:
         task.init_model(model, data, cfg)
     if pl.utilities.rank_zero_only.rank == 0:
         atomic_write_text(folder / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
-        if not resume:
+        if not saved:
             task.save_state(data, folder)
     module = TaskModule(model, data.spec, cfg["optim"])
     monitor, mode = task.monitor(data.spec)
     ckpt = ModelCheckpoint(dirpath=folder / "checkpoints", filename="best", monitor=monitor, mode=mode,
                            save_top_k=1, enable_version_counter=False, auto_insert_metric_name=False)
-    # Lightning's save_last only writes when "best" improved; this one writes after every epoch.
-    latest = ModelCheckpoint(dirpath=folder / "checkpoints", filename="last", monitor=None, save_top_k=1,
-                             every_n_epochs=1, enable_version_counter=False, auto_insert_metric_name=False)
-    for c in (ckpt, latest):
-        c.FILE_EXTENSION = ".safetensors"
+    ckpt.FILE_EXTENSION = ".safetensors"
+    datamodule = _datamodule(cfg, task, data)
     recorder = MetricsRecorder(folder)
-    callbacks = [ckpt, latest, recorder, EarlyStopping(monitor=monitor, mode=mode,
-                                                       patience=int(cfg["trainer"]["patience"]))]
+    # ResumePoint last: the epoch's metrics row is recorded before its checkpoint is written
+    callbacks = [ckpt, recorder, EarlyStopping(monitor=monitor, mode=mode,
+                                               patience=int(cfg["trainer"]["patience"])),
+                 ResumePoint(last, datamodule, int(cfg["trainer"]["checkpoint_every_n_steps"]))]
     trainer = _trainer(cfg, folder, callbacks)
     os.environ[_RUN_DIR_ENV] = str(folder)
-    trainer.fit(module, datamodule=_datamodule(cfg, task, data), ckpt_path=str(last) if resume else None)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if from_checkpoint else None)
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()             # testing and plots run in process 0 alone
         torch.distributed.destroy_process_group()
@@ -173,7 +278,8 @@ def train(cfg: dict, resume: str | Path | None = None, log: Callable[[str], None
         model.load_state_dict(state)
     else:  # stopped (max_time) before the first validation: the weights as they are
         log("no checkpoint was written before training stopped; testing the current weights")
-    save_weights(model.state_dict(), folder / "model.safetensors", {"config": "config.yaml"})
+    save_weights(model.state_dict(), folder / "model.safetensors",
+                 {"config": yaml.safe_dump(cfg, sort_keys=False)})
     results = _test(cfg, task, data, model, folder)
     rows = recorder.rows
     results.update({
