@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
-__all__ = ["main"]
+__all__ = ["main", "run_command"]
+
+_USER_ERRORS = (ValueError, OSError, LookupError, RuntimeError)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -90,9 +93,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("selfattn")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run ``args.func``; a failure ends in one line on stderr (``error: ...``) and exit 2 for
+    a bad config or argument, 1 otherwise: the traceback only with ``--debug`` or
+    ``SELFATTN_DEBUG=1``."""
+    from .train.config import ConfigError
+
+    debug = getattr(args, "debug", False) or os.environ.get("SELFATTN_DEBUG", "") not in ("", "0")
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if debug:
+            raise
+        message = " ".join(str(error).split()) or type(error).__name__
+        if not isinstance(error, _USER_ERRORS):
+            message += f" ({type(error).__name__}; rerun with --debug for the traceback)"
+        print(f"error: {message}", file=sys.stderr)
+        return 2 if isinstance(error, ConfigError) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    parser = build_parser()
+    parser.add_argument("--version", action="version", version=f"selfattn {_version()}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of a failure (also SELFATTN_DEBUG=1)")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # accepted anywhere on the line, not only before the command
+    args = parser.parse_args([a for a in argv if a != "--debug"])
+    args.debug = debug
+    return run_command(args)
 
 
 if __name__ == "__main__":

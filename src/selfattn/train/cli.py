@@ -24,13 +24,7 @@ _HEADLINES = {"test_acc": "accuracy", "test_auroc": "ROC-AUC", "test_rmse": "RMS
               "test_f1": "F1", "test_bleu": "BLEU", "test_loss": "loss"}
 
 
-def _fail(error: Exception, code: int) -> int:
-    print(f"error: {error}", file=sys.stderr)
-    return code
-
-
 def _train(args: argparse.Namespace) -> int:
-    from ..data import DataUnavailableError
     from .config import ConfigError, check_config, merge, parse_overrides, resolve_config
     from .tasks import PRESETS
 
@@ -42,30 +36,25 @@ def _train(args: argparse.Namespace) -> int:
         for name, preset in PRESETS.items():
             print(f"{name:22s} task {preset['task']}")
         return 0
-    try:
-        if args.resume:
-            import yaml
+    if args.resume:
+        import yaml
 
-            saved = Path(args.resume) / "config.yaml"
-            if not saved.is_file():
-                raise FileNotFoundError(f"--resume: expected {saved} (a run directory), it is missing")
-            cfg = merge(yaml.safe_load(saved.read_text(encoding="utf-8")), parse_overrides(args.overrides))
-            if args.task and args.task not in (cfg["task"], cfg["preset"]):
-                raise ConfigError(f"TASK: the run {args.resume} is {cfg['preset']!r}, got {args.task!r}")
-            check_config(cfg)
-        else:
-            if not args.task:
-                raise ConfigError(f"TASK: expected one of {sorted(PRESETS)} (or --resume RUN)")
-            cfg = resolve_config(args.task, args.config, args.overrides)
-        if args.quiet:
-            cfg["trainer"]["progress"] = False
-        from .run import train
+        saved = Path(args.resume) / "config.yaml"
+        if not saved.is_file():
+            raise FileNotFoundError(f"--resume: expected {saved} (a run directory), it is missing")
+        cfg = merge(yaml.safe_load(saved.read_text(encoding="utf-8")), parse_overrides(args.overrides))
+        if args.task and args.task not in (cfg["task"], cfg["preset"]):
+            raise ConfigError(f"TASK: the run {args.resume} is {cfg['preset']!r}, got {args.task!r}")
+        check_config(cfg)
+    else:
+        if not args.task:
+            raise ConfigError(f"TASK: expected one of {sorted(PRESETS)} (or --resume RUN)")
+        cfg = resolve_config(args.task, args.config, args.overrides)
+    if args.quiet:
+        cfg["trainer"]["progress"] = False
+    from .run import train
 
-        results = train(cfg, resume=args.resume)
-    except ConfigError as error:
-        return _fail(error, 2)
-    except (FileNotFoundError, DataUnavailableError) as error:
-        return _fail(error, 1)
+    results = train(cfg, resume=args.resume)
     if not results:  # a DDP worker process
         return 0
     _report(results)
@@ -87,16 +76,24 @@ def _report(results: dict) -> None:
         print(f"learning curves: {plots['learning_curves']}")
 
 
+_EVAL_HELP = """Score a trained run, using only what it saved (vocabularies, labels, the config its
+weights were trained with; editing config.yaml changes nothing).
+
+  selfattn eval runs/pos                       its own test split (checked against splits.json)
+  selfattn eval runs/pos --data pos-oanc       another preset's test split
+  selfattn eval runs/pos --data my.txt         all of your own file, in the task's format
+  selfattn eval runs/pos --data pos-oanc data.label_map='{"\\"": "\'\'"}'
+
+data.label_map renames the data's labels to the run's (OANC tags quotes as ", WSJ as `` and '');
+a label the run never saw stops with its name and the run's labels, or is left out of the
+metrics with data.unknown_labels=ignore. Results go to RUN/eval.json (RUN/eval-NAME.json).
+"""
+
+
 def _eval(args: argparse.Namespace) -> int:
-    from .config import ConfigError
     from .run import evaluate
 
-    try:
-        results = evaluate(args.run)
-    except ConfigError as error:
-        return _fail(error, 2)
-    except FileNotFoundError as error:
-        return _fail(error, 1)
+    results = evaluate(args.run, args.data, args.overrides)
     print(json.dumps(results, indent=1))
     return 0
 
@@ -104,10 +101,7 @@ def _eval(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from .run import predict
 
-    try:
-        lines = predict(args.run, args.input)
-    except (FileNotFoundError, ValueError) as error:
-        return _fail(error, 1)
+    lines = predict(args.run, args.input)
     text = "\n".join(lines) + "\n"
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
@@ -140,6 +134,9 @@ def add_subparsers(subparsers) -> None:
         train = subparsers.add_parser(
             "train", help="train a model on a task (a preset), write a run directory", description=__doc__,
             formatter_class=argparse.RawDescriptionHelpFormatter)
+        ev = subparsers.add_parser(
+            "eval", help="test metrics of a run's best weights, from what the run saved",
+            formatter_class=argparse.RawDescriptionHelpFormatter, description=_EVAL_HELP)
     finally:
         subparsers._parser_class = default_class
     train.add_argument("task", nargs="?", help="preset name (see --list)")
@@ -152,8 +149,11 @@ def add_subparsers(subparsers) -> None:
     train.add_argument("--list", action="store_true", help="list the presets")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=_train)
-    ev = subparsers.add_parser("eval", help="test metrics of a run's best weights")
     ev.add_argument("run", help="run directory")
+    ev.add_argument("--data", metavar="PRESET_OR_FILE",
+                    help="score on another preset's test split, or on all of a file in the task's format")
+    ev.add_argument("overrides", nargs="*", metavar="data.KEY=VALUE",
+                    help="data options, e.g. data.unknown_labels=ignore (see above)")
     ev.set_defaults(func=_eval)
     pr = subparsers.add_parser("predict", help="label new input with a trained run")
     pr.add_argument("run", help="run directory")
@@ -171,10 +171,7 @@ def add_subparsers(subparsers) -> None:
 def _report_runs(args: argparse.Namespace) -> int:
     from .report import collect, keep, markdown
 
-    try:
-        rows = collect(args.runs)
-    except FileNotFoundError as error:
-        return _fail(error, 1)
+    rows = collect(args.runs)
     table = markdown(rows)
     if args.keep:
         keep(rows, args.keep)
@@ -189,8 +186,11 @@ def _report_runs(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="selfattn")
     add_subparsers(parser.add_subparsers(dest="command", required=True))
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of a failure")
     args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    from ..cli import run_command
+
+    return run_command(args)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ best weights on the test split; ``predict(run, file)`` labels new input.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -35,11 +36,12 @@ import torch
 import yaml
 
 from ..data import collate
-from .checkpoint import SafetensorsCheckpointIO, load_weights, save_weights
+from .checkpoint import SafetensorsCheckpointIO, load_weights, save_weights, weights_metadata
 from .config import ConfigError, check_config, complete_config
 from .tasks import get_task
 
-__all__ = ["build_task_model", "evaluate", "load_run", "predict", "run_directory", "run_status", "train"]
+__all__ = ["build_task_model", "evaluate", "load_run", "predict", "run_directory", "run_status",
+           "split_fingerprint", "train", "trained_config"]
 
 _RUN_DIR_ENV = "SELFATTN_RUN_DIR"
 STATUS = "status.json"
@@ -253,6 +255,10 @@ def _train_in(cfg: dict, folder: Path, resume: bool, log: Callable[[str], None])
         atomic_write_text(folder / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
         if not saved:
             task.save_state(data, folder)
+            atomic_write_text(folder / "splits.json", json.dumps(
+                {name: {"sets": len(split), "sha256": split_fingerprint(split)}
+                 for name, split in (("train", data.train), ("validation", data.validation),
+                                     ("test", data.test))}, indent=1))
     module = TaskModule(model, data.spec, cfg["optim"])
     monitor, mode = task.monitor(data.spec)
     ckpt = ModelCheckpoint(dirpath=folder / "checkpoints", filename="best", monitor=monitor, mode=mode,
@@ -356,6 +362,37 @@ def _plots(cfg: dict, task, data, model, folder: Path, rows: list[dict]) -> dict
     return made
 
 
+def split_fingerprint(sets) -> str:
+    """SHA-256 of a split's encoded sets (inputs, labels, shapes, in order): a rebuilt split
+    that differs from the one a run was tested on, in any set or id, gives another digest."""
+    digest = hashlib.sha256()
+    for example in sets.examples:
+        for t in (example.x, example.y):
+            if isinstance(t, torch.Tensor):
+                digest.update(f"{tuple(t.shape)}{t.dtype}".encode())
+                digest.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def trained_config(folder: str | Path) -> dict:
+    """The config a run's weights were trained with: kept in ``model.safetensors`` itself
+    (``config.yaml`` beside it is for reading and may be edited); older runs: ``config.yaml``."""
+    folder = Path(folder)
+    path = folder / "config.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"RUN: expected {path} (a run directory written by 'selfattn train'), "
+                                "it is missing")
+    weights = folder / "model.safetensors"
+    text = weights_metadata(weights).get("config", "") if weights.is_file() else ""
+    if "\n" not in text:  # runs written before the config travelled with the weights
+        text = path.read_text(encoding="utf-8")
+    try:
+        cfg = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: not a YAML config ({error})") from None
+    return complete_config(cfg)
+
+
 def load_run(folder: str | Path) -> tuple[dict, Any, dict, dict, torch.nn.Module]:
     """``(config, task, spec, state, model with the best weights)`` of a run directory."""
     folder = Path(folder)
@@ -363,7 +400,7 @@ def load_run(folder: str | Path) -> tuple[dict, Any, dict, dict, torch.nn.Module
         if not (folder / name).is_file():
             raise FileNotFoundError(f"RUN: expected {folder / name} (a run directory written by "
                                     "'selfattn train'), it is missing")
-    cfg = complete_config(yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8")))
+    cfg = trained_config(folder)
     check_config(cfg)
     task = get_task(cfg["task"])
     spec = json.loads((folder / "spec.json").read_text(encoding="utf-8"))
@@ -373,25 +410,109 @@ def load_run(folder: str | Path) -> tuple[dict, Any, dict, dict, torch.nn.Module
     if not weights.is_file():
         best = folder / "checkpoints" / "best.safetensors"
         raw = load_weights(best)
-        model.load_state_dict({k.removeprefix("model."): v for k, v in raw.items() if k.startswith("model.")})
+        state_dict = {k.removeprefix("model."): v for k, v in raw.items() if k.startswith("model.")}
     else:
-        model.load_state_dict(load_weights(weights))
+        state_dict = load_weights(weights)
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[-1].strip()
+        raise ValueError(f"{weights}: the weights do not fit the model its config describes ({first})") \
+            from None
     return cfg, task, spec, state, model.eval()
 
 
-def evaluate(folder: str | Path, log: Callable[[str], None] = print) -> dict:
-    """Test metrics of a run's best weights (the test split rebuilt from its config)."""
+def eval_data_config(cfg: dict, data: str | None, overrides: list[str]) -> tuple[dict, str, str]:
+    """``(config, split, name)`` to score a run on: its own test split, or ``data`` (a preset
+    of the same task: its test split; or a file in the task's format: all of it), with
+    ``data.key=value`` overrides (``data.label_map=...``)."""
+    from .config import merge, parse_overrides
+    from .tasks import PRESETS
+
+    out = json.loads(json.dumps(cfg))
+    split, name = "test", "test"
+    if data is not None:
+        if data in PRESETS:
+            if PRESETS[data]["task"] != cfg["task"]:
+                same = sorted(n for n, p in PRESETS.items() if p["task"] == cfg["task"])
+                raise ConfigError(f"--data: preset {data!r} is task {PRESETS[data]['task']!r}, the run is "
+                                  f"{cfg['task']!r}; expected one of {same} or a file")
+            from .config import resolve_config
+
+            out["data"] = resolve_config(data)["data"]
+            name = data
+        else:
+            path = Path(data)
+            if not path.exists():
+                raise FileNotFoundError(f"--data: expected a preset name or a file, got {data} (no such "
+                                        "preset or file)")
+            out["data"]["path"], split, name = str(path), "all", path.stem
+    extra = parse_overrides(overrides)
+    if set(extra) - {"data"}:
+        raise ConfigError(f"{sorted(set(extra) - {'data'})[0]}: eval takes data.* overrides only (the model "
+                          "is the run's)")
+    out = merge(out, extra)
+    get_task(out["task"]).check_data(out["data"])
+    return out, split, name
+
+
+def evaluate(folder: str | Path, data: str | None = None, overrides: list[str] | None = None,
+             log: Callable[[str], None] = print) -> dict:
+    """Test metrics of a run's best weights, from what the run saved alone.
+
+    Without ``data``: the run's own test split, encoded with its saved vocabularies and
+    labels, under the config its weights were trained with (edits of ``config.yaml`` change
+    nothing), checked against the split's fingerprint in ``splits.json``: if the data
+    changed since training, it stops instead of reporting another figure. With ``data``
+    (a preset or a file) and ``data.*`` overrides: that data, scored by the same model."""
+    from ..data import SetDataset
+    from .tasks.base import TaskData
+
     _quiet_lightning()
+    folder = Path(folder)
     cfg, task, spec, state, model = load_run(folder)
-    data = task.rebuild(cfg, state)
-    if data.spec.get("outputs") != spec.get("outputs"):
-        raise ValueError(f"RUN: the data now gives {data.spec.get('outputs')} outputs, the run was trained "
-                         f"with {spec.get('outputs')}; the data set changed since training")
-    data.spec, data.state = spec, state
+    overrides = list(overrides or [])
+    eval_cfg, split, name = eval_data_config(cfg, data, overrides)
+    other = data is not None or bool(overrides)
+    try:
+        test = task.eval_sets(eval_cfg, state, split)
+    except NotImplementedError:
+        if other:
+            raise ConfigError(f"--data: task {task.name!r} cannot be scored on other data yet; "
+                              "'selfattn eval RUN' scores its own test split") from None
+        rebuilt = task.rebuild(cfg, state)
+        test = rebuilt.test
+    recorded = _recorded_fingerprint(folder)
+    if not other and recorded and split_fingerprint(test) != recorded:
+        raise ValueError(f"{folder}: the test split rebuilt from the run's data differs from the one it "
+                         f"was tested on (splits.json); the data ({_data_source(cfg)}) changed since "
+                         "training, so its figure cannot be reproduced from it")
+    if len(test) == 0:
+        raise ValueError(f"--data: no labelled sets found in {_data_source(eval_cfg)}")
+    empty = SetDataset([])
     cfg["trainer"]["progress"] = False
-    results = _test(cfg, task, data, model, None)
-    (Path(folder) / "eval.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+    results = _test(cfg, task, TaskData(empty, empty, test, spec, state), model, None)
+    results.update({"data": _data_source(eval_cfg), "split": split, "sets": len(test)})
+    target = folder / ("eval.json" if not other else f"eval-{name}.json")
+    target.write_text(json.dumps(results, indent=1), encoding="utf-8")
     return results
+
+
+def _not_utf8(path: Path, error: UnicodeDecodeError) -> str:
+    line = path.read_bytes()[: error.start].count(b"\n") + 1
+    return f"line {line}: not UTF-8 text (byte {error.object[error.start]:#04x}); save the file as UTF-8"
+
+
+def _recorded_fingerprint(folder: Path) -> str | None:
+    try:
+        return json.loads((folder / "splits.json").read_text(encoding="utf-8"))["test"]["sha256"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _data_source(cfg: dict) -> str:
+    d = cfg["data"]
+    return str(d.get("path") or d.get("corpus") or d.get("source") or d.get("name") or cfg["preset"])
 
 
 def predict(folder: str | Path, path: str | Path, batch_size: int = 32) -> list[str]:
@@ -402,7 +523,10 @@ def predict(folder: str | Path, path: str | Path, batch_size: int = 32) -> list[
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"INPUT: expected a file to predict on, got {path} (missing)")
-    sets, shown = task.read_input(path, state, cfg)
+    try:
+        sets, shown = task.read_input(path, state, cfg)
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: {_not_utf8(path, error)}") from None
     predictions = predict_sets(model, spec, sets, cfg, batch_size)
     lines: list[str] = []
     for d, p in zip(shown, predictions, strict=True):

@@ -21,7 +21,7 @@ import torch
 
 from ...data import SetDataset, VectorSet
 
-__all__ = ["Task", "TaskData", "limit", "standardize_targets"]
+__all__ = ["Task", "TaskData", "check_label_options", "label_encoder", "limit", "standardize_targets"]
 
 
 @dataclass
@@ -45,6 +45,46 @@ def standardize_targets(train: SetDataset) -> tuple[list[float], list[float]]:
     """Mean and standard deviation of the training targets (per output), for regression."""
     ys = torch.stack([e.y.float().reshape(-1) for e in train.examples])
     return ys.mean(0).tolist(), ys.std(0).clamp_min(1e-6).tolist()
+
+
+def check_label_options(d: dict) -> None:
+    """``data.label_map`` (a dict of label -> label) and ``data.unknown_labels`` (error | ignore)."""
+    from ..config import ConfigError
+
+    mapping = d.get("label_map") or {}
+    if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                for k, v in mapping.items()):
+        raise ConfigError(f"data.label_map: expected a mapping of the data's labels to the run's, e.g. "
+                          f"{{'\"': \"''\"}}, got {mapping!r}")
+    if d.get("unknown_labels", "error") not in ("error", "ignore"):
+        raise ConfigError(f"data.unknown_labels: expected 'error' or 'ignore' (leave such items out of "
+                          f"the metrics), got {d['unknown_labels']!r}")
+
+
+def label_encoder(classes: list[str], d: dict):
+    """``encode(labels, where) -> ids`` for a trained run's ``classes``: each label renamed by
+    ``data.label_map``, then looked up; a label the run never saw raises a ``ValueError`` that
+    names it, ``where`` and the run's labels, or becomes ``-100`` (left out of the metrics)
+    with ``data.unknown_labels=ignore``."""
+    index = {c: i for i, c in enumerate(classes)}
+    mapping, ignore = d.get("label_map") or {}, d.get("unknown_labels", "error") == "ignore"
+
+    def encode(labels: list[str], where: str) -> list[int]:
+        out = []
+        for label in labels:
+            label = mapping.get(label, label)
+            if label in index:
+                out.append(index[label])
+            elif ignore:
+                out.append(-100)
+            else:
+                raise ValueError(
+                    f"{where}: label {label!r} is not one the run was trained on ({len(classes)} labels: "
+                    f"{' '.join(classes)}); rename it with data.label_map='{{\"{label}\": LABEL}}' or "
+                    "leave such items out with data.unknown_labels=ignore")
+        return out
+
+    return encode
 
 
 class Task:
@@ -78,6 +118,13 @@ class Task:
         The default builds again from the config (every step is seeded); a task whose build
         learns something non-deterministic (a BPE vocabulary) reuses what ``state`` kept."""
         return self.build(cfg)
+
+    def eval_sets(self, cfg: dict, state: dict[str, Any], split: str) -> SetDataset:
+        """Labelled sets of ``cfg['data']`` (its ``test`` split, or ``all`` of it) encoded with
+        a trained run's ``state`` alone (its vocabularies and label list), for ``selfattn eval``.
+        A task without it is evaluated on its rebuilt test split, checked against the
+        fingerprint the run recorded."""
+        raise NotImplementedError
 
     def init_model(self, model: torch.nn.Module, data: TaskData, cfg: dict) -> None:
         """Set data-derived parts before training (feature statistics, target scaling)."""

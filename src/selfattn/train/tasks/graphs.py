@@ -179,7 +179,16 @@ class NodeTask(Task):
 
     def read_input(self, path: Path, state: dict, cfg: dict):
         """A text file of node numbers (one per line) of the training graph: their classes."""
-        nodes = [int(t) for t in path.read_text(encoding="utf-8").split()]
+        nodes = []
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            for token in line.split():
+                try:
+                    nodes.append(int(token))
+                except ValueError:
+                    raise ValueError(f"{path}:{number}: expected a node number (an integer), "
+                                     f"got {token!r}") from None
+        if not nodes:
+            raise ValueError(f"{path}: no node numbers found (expected one per line)")
         data = self.build(cfg)
         graph = data.test.examples[0]
         bad = [n for n in nodes if not 0 <= n < len(graph)]

@@ -23,7 +23,7 @@ from ...data import SetDataset, VectorSet, Vocabulary, load_pos, split_indices
 from ...data.sentiment import load_rotten_tomatoes, load_vader, text_splits, tokenize_words
 from ..config import ConfigError
 from ..features import WordFields
-from .base import Task, TaskData, limit, standardize_targets
+from .base import Task, TaskData, check_label_options, label_encoder, limit, standardize_targets
 
 __all__ = ["PosTask", "SentimentTask"]
 
@@ -37,13 +37,28 @@ class PosTask(Task):
     layout_labels = "vector"
     data_defaults: ClassVar[dict[str, Any]] = {
         "corpus": "wsj", "path": None, "tagset": "penn", "fractions": [0.8, 0.1, 0.1],
-        "split_seed": 0, "min_freq": 1, "word_dropout": 0.1, "glove": 0, "limit": None}
+        "split_seed": 0, "min_freq": 1, "word_dropout": 0.1, "glove": 0, "limit": None,
+        "label_map": {}, "unknown_labels": "error"}
 
     def check_data(self, d: dict) -> None:
         if d["path"] is None and d["corpus"] not in ("wsj", "oanc"):
             raise ConfigError(f"data.corpus: expected 'wsj' or 'oanc' (or data.path), got {d['corpus']!r}")
         if d["tagset"] not in ("penn", "universal"):
             raise ConfigError(f"data.tagset: expected 'penn' or 'universal', got {d['tagset']!r}")
+        check_label_options(d)
+
+    def eval_sets(self, cfg: dict, state: dict, split: str) -> SetDataset:
+        """The ``split`` (``test`` or ``all``) of ``cfg``'s corpus, encoded with a trained run's
+        saved word fields and tag list; ``data.label_map`` renames the corpus's tags first."""
+        d = cfg["data"]
+        corpus = load_pos(d["corpus"], d["path"], d["tagset"])
+        parts = split_indices(len(corpus), d["fractions"], d["split_seed"])
+        indices = range(len(corpus)) if split == "all" else parts[2].tolist()[: d["limit"] or None]
+        encode = label_encoder(state["classes"], d)
+        sets = [VectorSet(x=state["fields"].encode(corpus.sentences[i]),
+                          y=torch.tensor(encode(corpus.tags[i], f"{corpus.source}:{i + 1}")),
+                          source=f"{corpus.source}:{i + 1}") for i in indices]
+        return SetDataset(sets)
 
     def build(self, cfg: dict) -> TaskData:
         d = cfg["data"]
