@@ -295,7 +295,14 @@ def run_flash(ctx: TileContext, parts: list[TilePart]) -> torch.Tensor:
     call = ctx.call
     b, h, lq, lk = call.shape
     fparts = [_flash_part(ctx, p) for p in parts]
-    d, dv = call.q.shape[-1], call.v.shape[-1]
-    out = _FlashTiles.apply(call.q.reshape(b * h, lq, d), call.k.reshape(b * h, lk, d),
-                            call.v.reshape(b * h, lk, dv), fparts, call.scale)
-    return out.view(b, h, lq, dv)
+    q, k, v = call.q, call.k, call.v
+    d, dv = q.shape[-1], v.shape[-1]
+    # The flash op needs one head size for q, k and v: zero columns change no dot product.
+    if dv < d:
+        v = F.pad(v, (0, d - dv))
+    elif d < dv:
+        q, k = F.pad(q, (0, dv - d)), F.pad(k, (0, dv - d))
+    w = max(d, dv)
+    out = _FlashTiles.apply(q.reshape(b * h, lq, w), k.reshape(b * h, lk, w),
+                            v.reshape(b * h, lk, w), fparts, call.scale)
+    return out.view(b, h, lq, w)[..., :dv]
