@@ -20,6 +20,7 @@ import torch
 
 from .._checks import (
     check_dtype,
+    check_finite_positive,
     check_ndim,
     check_same_device,
     check_same_dtype,
@@ -29,7 +30,7 @@ from ..varlen import lengths_to_mask
 from .bias import ScoreBias
 from .normalize import check_normalize
 
-__all__ = ["AttentionCall", "causal_mask", "check_scale", "make_call"]
+__all__ = ["AttentionCall", "causal_mask", "make_call"]
 
 LAYOUT = "(batch, heads, length, head_dim)"
 
@@ -41,21 +42,6 @@ def causal_mask(lq: int, lk: int, device: torch.device | None = None) -> torch.T
     i = torch.arange(lq, device=device)[:, None]
     j = torch.arange(lk, device=device)[None, :]
     return j <= i + (lk - lq)
-
-
-def check_scale(scale: object) -> float:
-    """``scale`` as a float, or ValueError unless it is a finite number > 0 (a NaN or
-    infinite scale gives every kernel a different NaN pattern; 0 or less inverts or flattens
-    the softmax)."""
-    try:
-        value = float(scale)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise TypeError(f"scale: expected a finite number > 0 (or None for the default), "
-                        f"got {scale!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"scale: expected a finite number > 0 (or None for the default), "
-                         f"got {scale!r}")
-    return value
 
 
 def _check_broadcast4(name: str, t: torch.Tensor, full: tuple[int, int, int, int]) -> None:
@@ -235,8 +221,9 @@ def make_call(
         raise ValueError(f"dropout_p: expected a probability in [0, 1), got {dropout_p}")
     if scale is None:
         scale = 1.0 / math.sqrt(d) if score == "dot" else 1.0
+    scale = check_finite_positive("scale", scale)  # NaN was accepted and kernels disagreed
     return AttentionCall(
         q=q, k=k, v=v, mask=mask, key_mask=key_mask, causal=bool(causal), bias=bias,
-        score=score, normalize=normalize, scale=check_scale(scale), dropout_p=float(dropout_p),
+        score=score, normalize=normalize, scale=scale, dropout_p=float(dropout_p),
         pattern=pattern, need_weights=need_weights,
     )

@@ -23,10 +23,17 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..._checks import check_dtype, check_ndim, check_same_device, check_same_dtype, check_tensor
+from ..._checks import (
+    check_dtype,
+    check_finite_positive,
+    check_ndim,
+    check_same_device,
+    check_same_dtype,
+    check_tensor,
+)
 from ...patterns.graph import GraphPattern
 from ..bias import ScoreBias
-from ..call import AttentionCall, check_scale
+from ..call import AttentionCall
 from ..normalize import check_normalize
 from ..precision import HALF
 from .csr import CSR, _sddmm, _spmm, sddmm, spmm
@@ -277,7 +284,7 @@ def graph_attention(
     check_same_device(q=q, edge_index=pattern.edge_index)
     csr, order = graph_csr(pattern, q.device)
     e = csr.num_edges
-    scale = (d ** -0.5 if score == "dot" else 1.0) if scale is None else check_scale(scale)
+    scale = (d ** -0.5 if score == "dot" else 1.0) if scale is None else check_finite_positive("scale", scale)
     edge_bias = None
     if isinstance(bias, ScoreBias):
         edge_bias = bias.pairwise(csr.rows + (ns - nt), csr.col).to(q.dtype)[None]
