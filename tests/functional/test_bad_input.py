@@ -50,6 +50,11 @@ V = torch.randn(2, 3, 6, 7)
         (dict(v=torch.empty(2, 3, 6, 7, device="meta")), ValueError,
          r"v: expected device cpu \(the device of q\), got meta"),
         (dict(q=[1, 2]), TypeError, r"q: expected a torch.Tensor, got list"),
+        (dict(scale=float("nan")), ValueError, r"scale: expected a finite number > 0, got nan"),
+        (dict(scale=float("inf")), ValueError, r"scale: expected a finite number > 0, got inf"),
+        (dict(scale=0.0), ValueError, r"scale: expected a finite number > 0, got 0.0"),
+        (dict(scale=-0.5), ValueError, r"scale: expected a finite number > 0, got -0.5"),
+        (dict(scale="big"), TypeError, r"scale: expected a finite number > 0, got 'big'"),
     ],
 )
 @pytest.mark.parametrize("fn", [attention, reference_attention])
@@ -61,3 +66,12 @@ def test_bad_input_is_named(fn, kwargs, error, pattern):
             args[name] = kwargs.pop(name)
     with pytest.raises(error, match=pattern):
         fn(args["q"], args["k"], args["v"], **kwargs)
+
+
+@pytest.mark.parametrize("scale", [float("nan"), 0.0, -1.0])
+def test_graph_attention_checks_scale(scale):
+    from selfattn.functional.sparse import graph_attention
+
+    x = torch.randn(3, 1, 2)
+    with pytest.raises(ValueError, match=r"scale: expected a finite number > 0"):
+        graph_attention(x, x, x, torch.tensor([[0, 1], [1, 2]]), scale=scale)
