@@ -213,7 +213,8 @@ def attention(
             as ``selfattn.nn.AdditiveScore``.
         normalize: ``"softmax"``, ``"relu"`` or ``"sigmoid"`` (see
             ``selfattn.functional.normalize``).
-        scale: multiplies the scores; default ``1/sqrt(D)`` for dot scores, 1 otherwise.
+        scale: multiplies the scores, a finite number > 0; default ``1/sqrt(D)`` for dot
+            scores, 1 otherwise.
         dropout_p: dropout on the weights (applied whenever > 0; modules pass 0 in eval).
         pattern: a sparse pattern object (see ``selfattn.patterns``) or None.
         kernel: ``"auto"`` or a name from ``kernel_names()``; a named kernel that cannot
@@ -222,7 +223,9 @@ def attention(
             dropout), computed without moving the output off the fused kernel.
 
     A query with no allowed key gets a zero output and zero weights, on every kernel,
-    forward and backward.
+    forward and backward. Every kernel takes float64, float32, bfloat16 and float16; half
+    precision is computed with float32 scores and sums and returned in the input dtype
+    (``selfattn.functional.precision``).
 
     Returns:
         ``(B, H, Lq, Dv)``, or ``(output, weights)`` with ``return_weights=True``.
