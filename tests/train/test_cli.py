@@ -70,3 +70,12 @@ def test_ddp_with_two_cpu_processes(data_files, tmp_path):
     assert results["steps"] == 2 * (batches // 2)               # each process took half the batches
     rows = json.loads((run / "metrics.json").read_text())
     assert [r["epoch"] for r in rows] == [0, 1] and "test_acc" in results
+
+
+def test_train_task_help_shows_the_data_format_and_options(capsys):
+    from selfattn.train.tasks import TASKS
+
+    assert all(cls.data_format for cls in TASKS.values()), "a task without a documented data.path format"
+    assert main(["train", "molecule-bbb", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "data.path=FILE" in out and "SMILES" in out and "dataset: b3db" in out

@@ -5,10 +5,21 @@
     selfattn eval RUN
     selfattn predict RUN INPUT [--out FILE]
 
-``TASK`` is a preset (``selfattn train --list``); ``--config`` merges a YAML file over it
-and ``key=value`` overrides (``model.width=64 trainer.max_epochs=3``) come last. A bad
-config stops before any data is read, naming the key and the valid choices (exit 2).
-``add_subparsers(sub)`` adds the three commands to the ``selfattn`` parser.
+TASK is a preset (selfattn train --list); --config merges a YAML file over it and
+key=value overrides (model.width=64 trainer.max_epochs=3) come last. A bad config stops
+before any data is read, naming the key and the valid choices (exit 2).
+
+Your own data: data.path=FILE reads a file in the task's format instead of the cached data
+set (selfattn train TASK --help shows the format and the data options).
+
+Each run gets its own directory (runs/TASK, runs/TASK-2, ...; or run.dir=DIR), is
+reshuffled every epoch, checkpointed every trainer.checkpoint_every_n_steps steps and
+after each epoch, and --resume RUN continues it exactly where it stopped.
+
+examples:
+  selfattn train pos
+  selfattn train pos data.path=my_tagged.txt trainer.max_epochs=10 seed=1
+  selfattn train --resume runs/pos
 """
 
 from __future__ import annotations
@@ -32,6 +43,11 @@ def _train(args: argparse.Namespace) -> int:
         args.overrides, args.task = [args.task, *args.overrides], None
     args.overrides += [f"trainer.{k}={v}" for k in ("devices", "strategy")
                        if (v := getattr(args, k)) is not None]
+    if args.help:
+        args.parser.print_help()
+        if args.task:
+            print(task_help(args.task))
+        return 0
     if args.list:
         for name, preset in PRESETS.items():
             print(f"{name:22s} task {preset['task']}")
@@ -59,6 +75,25 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     _report(results)
     return 0
+
+
+def task_help(preset: str) -> str:
+    """What ``selfattn train PRESET --help`` adds: the data file format and the data options."""
+    import textwrap
+
+    import yaml
+
+    from .config import resolve_config
+    from .tasks import get_task
+
+    cfg = resolve_config(preset)
+    task = get_task(cfg["task"])
+    fmt = textwrap.fill(task.data_format.replace("``", "") or "(no file format: generated data)", 88,
+                        initial_indent="  ", subsequent_indent="  ")
+    options = textwrap.indent(yaml.safe_dump(cfg["data"], sort_keys=False, width=88).rstrip(), "  ")
+    return (f"\npreset {preset} (task {cfg['task']}): train on your own data with data.path=FILE, in this "
+            f"format:\n{fmt}\n\ndata options of this preset (override with data.KEY=VALUE):\n{options}\n"
+            f"\nexample: selfattn train {preset} data.path=mydata trainer.max_epochs=5 seed=1")
 
 
 def _report(results: dict) -> None:
@@ -133,12 +168,14 @@ def add_subparsers(subparsers) -> None:
     try:
         train = subparsers.add_parser(
             "train", help="train a model on a task (a preset), write a run directory", description=__doc__,
-            formatter_class=argparse.RawDescriptionHelpFormatter)
+            formatter_class=argparse.RawDescriptionHelpFormatter, add_help=False)
         ev = subparsers.add_parser(
             "eval", help="test metrics of a run's best weights, from what the run saved",
             formatter_class=argparse.RawDescriptionHelpFormatter, description=_EVAL_HELP)
     finally:
         subparsers._parser_class = default_class
+    train.add_argument("-h", "--help", action="store_true",
+                       help="show this help; with TASK, also its data file format and data options")
     train.add_argument("task", nargs="?", help="preset name (see --list)")
     train.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. model.width=64")
     train.add_argument("--config", help="a YAML config merged over the preset")
@@ -148,7 +185,7 @@ def add_subparsers(subparsers) -> None:
     train.add_argument("--strategy", help="e.g. ddp (= trainer.strategy=...): several CPU processes use gloo")
     train.add_argument("--list", action="store_true", help="list the presets")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.set_defaults(func=_train)
+    train.set_defaults(func=_train, parser=train)
     ev.add_argument("run", help="run directory")
     ev.add_argument("--data", metavar="PRESET_OR_FILE",
                     help="score on another preset's test split, or on all of a file in the task's format")

@@ -80,7 +80,7 @@ def label_encoder(classes: list[str], d: dict):
             else:
                 raise ValueError(
                     f"{where}: label {label!r} is not one the run was trained on ({len(classes)} labels: "
-                    f"{' '.join(classes)}); rename it with data.label_map='{{\"{label}\": LABEL}}' or "
+                    f"{' '.join(classes)}); rename it with data.label_map='{json.dumps({label: 'LABEL'})}' or "
                     "leave such items out with data.unknown_labels=ignore")
         return out
 
@@ -100,6 +100,7 @@ class Task:
     model_defaults: ClassVar[dict[str, Any]] = {}
     layout_labels: ClassVar[str] = "set"   # the collate labels= kind
     unit: ClassVar[str] = ""               # what one label belongs to, in reports ("token accuracy")
+    data_format: ClassVar[str] = ""        # what a data.path file holds (selfattn train TASK --help)
 
     def monitor(self, spec: dict) -> tuple[str, str]:
         """The validation metric that picks the best checkpoint and stops early, and its mode."""

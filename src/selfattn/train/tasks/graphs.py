@@ -31,6 +31,11 @@ _GRAPH_KINDS = ("transformer", "mlp")
 
 
 class MoleculeTask(Task):
+    data_format = (
+        "``data.dataset=b3db``: a TSV with columns ``SMILES`` and ``BBB+/BBB-``; ``freesolv``: a CSV with "
+        "columns ``smiles`` and ``expt``; ``solubility``: an SDF file whose records carry a ``SOL`` field "
+        "(``path`` names the train file; the test file is the same name with ``train`` replaced by "
+        "``test``). Rows whose SMILES RDKit cannot parse are skipped and counted.")
     name = "molecule"
     kind = "set"
     modality = "molecular graphs"
@@ -133,6 +138,9 @@ def largest_component(graph: VectorSet) -> tuple[VectorSet, torch.Tensor]:
 
 
 class NodeTask(Task):
+    data_format = (
+        "A graph-tool ``.gt`` / ``.gt.gz`` file whose vertex property ``value`` holds each node's class; "
+        "edges are made undirected. Nodes are split by ``data.fractions``.")
     name = "nodes"
     unit = "node"
     kind = "vector"

@@ -23,6 +23,9 @@ __all__ = ["ImageTask"]
 
 
 class ImageTask(Task):
+    data_format = (
+        "A folder of Fashion-MNIST-style IDX files: ``train-images-idx3-ubyte.gz``, ``train-labels-"
+        "idx1-ubyte.gz``, ``t10k-images-idx3-ubyte.gz``, ``t10k-labels-idx1-ubyte.gz`` (gzip or plain).")
     name = "image"
     kind = "set"
     modality = "images"

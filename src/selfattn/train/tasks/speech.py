@@ -72,6 +72,9 @@ def _generated(voices: list[str], per_voice: int) -> Path:
 
 
 class SpeakerTask(Task):
+    data_format = (
+        "A folder of WAV files (mono, any rate) with a ``manifest.tsv``: a header, then "
+        "``file<TAB>voice<TAB>speed<TAB>pitch<TAB>text`` per utterance; ``voice`` is the label.")
     name = "speaker"
     kind = "set"
     modality = "speech frames"
@@ -116,6 +119,9 @@ class SpeakerTask(Task):
 
 
 class DiarizationTask(Task):
+    data_format = (
+        "A folder with ``sample.wav`` (mono) and ``sample.rttm`` (``SPEAKER <file> 1 <start> <duration> "
+        "<NA> <NA> <speaker> <NA> <NA>`` per turn), cut into ``data.chunk_seconds`` chunks.")
     name = "diarization"
     unit = "frame"
     kind = "vector"

@@ -29,6 +29,10 @@ __all__ = ["PosTask", "SentimentTask"]
 
 
 class PosTask(Task):
+    data_format = (
+        "One sentence per line, tokens ``word/TAG`` separated by spaces (split on the last ``/``), UTF-8: "
+        "``The/DT dog/NN barks/VBZ ./.``. Sentences are split into train / validation / test by "
+        "``data.fractions`` with ``data.split_seed``.")
     name = "pos"
     unit = "token"
     kind = "vector"
@@ -132,6 +136,11 @@ class PosTask(Task):
 
 
 class SentimentTask(Task):
+    data_format = (
+        "``data.source=rotten-tomatoes``: a CSV (or ``.csv.bz2``) with columns ``category`` (``fresh`` / "
+        "``rotten``; other rows are dropped) and ``text``. ``data.source=vader``: the "
+        "``hutto_ICWSM_2014.tar.gz`` archive, or a folder of ``<domain>_GroundTruth.txt`` files "
+        "(``id<TAB>valence<TAB>text``).")
     name = "sentiment"
     kind = "set"
     modality = "sentences"

@@ -31,6 +31,9 @@ __all__ = ["TranslateTask"]
 
 
 class TranslateTask(Task):
+    data_format = (
+        "A tab-separated file with a header line, then ``reference<TAB>source<TAB>target`` per pair "
+        "(UTF-8).")
     name = "translate"
     kind = "seq2seq"
     target = "sequence"
