@@ -78,9 +78,10 @@ def label_encoder(classes: list[str], d: dict):
             elif ignore:
                 out.append(-100)
             else:
+                hint = json.dumps({label: "LABEL"})
                 raise ValueError(
                     f"{where}: label {label!r} is not one the run was trained on ({len(classes)} labels: "
-                    f"{' '.join(classes)}); rename it with data.label_map='{json.dumps({label: 'LABEL'})}' or "
+                    f"{' '.join(classes)}); rename it with data.label_map='{hint}' or "
                     "leave such items out with data.unknown_labels=ignore")
         return out
 
