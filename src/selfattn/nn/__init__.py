@@ -4,6 +4,7 @@ Shapes are batch-first ``(batch, length, dim)``; masks are bool with ``True`` = 
 """
 
 from .attention import MultiHeadAttention, SelfAttention
+from .attention2d import SelfAttention2d
 from .encoder import Encoder, EncoderLayer, make_attention
 from .scores import AdditiveScore
 from .variants import (
@@ -24,7 +25,7 @@ from .variants import (
 __all__ = [
     "ATTENTION_VARIANTS", "AdditiveScore", "Encoder", "EncoderLayer", "LinearAttentionState",
     "LinearTransformerAttention", "LinformerAttention", "MultiHeadAttention", "NystromAttention",
-    "PerformerAttention", "ReformerAttention", "SelfAttention", "SinkhornAttention",
+    "PerformerAttention", "ReformerAttention", "SelfAttention", "SelfAttention2d", "SinkhornAttention",
     "SynthesizerDenseAttention", "SynthesizerRandomAttention", "attention_names", "build_attention",
     "make_attention",
 ]
