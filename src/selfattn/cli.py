@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
-__all__ = ["main", "run_command"]
-
-_USER_ERRORS = (ValueError, OSError, LookupError, RuntimeError)
+__all__ = ["main"]
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -102,28 +99,6 @@ def _version() -> str:
         return "unknown"
 
 
-def run_command(args: argparse.Namespace) -> int:
-    """Run ``args.func``; a failure ends in one line on stderr (``error: ...``) and exit 2 for
-    a bad config or argument, 1 otherwise: the traceback only with ``--debug`` or
-    ``SELFATTN_DEBUG=1``."""
-    from .train.config import ConfigError
-
-    debug = getattr(args, "debug", False) or os.environ.get("SELFATTN_DEBUG", "") not in ("", "0")
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    except Exception as error:
-        if debug:
-            raise
-        message = " ".join(str(error).split()) or type(error).__name__
-        if not isinstance(error, _USER_ERRORS):
-            message += f" ({type(error).__name__}; rerun with --debug for the traceback)"
-        print(f"error: {message}", file=sys.stderr)
-        return 2 if isinstance(error, ConfigError) else 1
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     parser.add_argument("--version", action="version", version=f"selfattn {_version()}")
@@ -133,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv  # accepted anywhere on the line, not only before the command
     args = parser.parse_args([a for a in argv if a != "--debug"])
     args.debug = debug
+    from .train.cli import run_command
+
     return run_command(args)
 
 

@@ -26,10 +26,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-__all__ = ["add_subparsers", "main"]
+__all__ = ["add_subparsers", "main", "run_command"]
+
+_USER_ERRORS = (ValueError, OSError, LookupError, RuntimeError)
 
 _HEADLINES = {"test_acc": "accuracy", "test_auroc": "ROC-AUC", "test_rmse": "RMSE", "test_mae": "MAE",
               "test_f1": "F1", "test_bleu": "BLEU", "test_loss": "loss"}
@@ -146,6 +149,28 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_command(args: argparse.Namespace) -> int:
+    """Run ``args.func``; a failure ends in one line on stderr (``error: ...``) and exit 2 for
+    a bad config or argument, 1 otherwise: the traceback only with ``--debug`` or
+    ``SELFATTN_DEBUG=1``."""
+    from .errors import ConfigError
+
+    debug = getattr(args, "debug", False) or os.environ.get("SELFATTN_DEBUG", "") not in ("", "0")
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if debug:
+            raise
+        message = " ".join(str(error).split()) or type(error).__name__
+        if not isinstance(error, _USER_ERRORS):
+            message += f" ({type(error).__name__}; rerun with --debug for the traceback)"
+        print(f"error: {message}", file=sys.stderr)
+        return 2 if isinstance(error, ConfigError) else 1
+
+
 class _IntermixedParser(argparse.ArgumentParser):
     """Options may come between or after ``key=value`` overrides (``train pos --quiet a=1``)."""
 
@@ -225,8 +250,6 @@ def main(argv: list[str] | None = None) -> int:
     add_subparsers(parser.add_subparsers(dest="command", required=True))
     parser.add_argument("--debug", action="store_true", help="show the full traceback of a failure")
     args = parser.parse_args(argv)
-    from ..cli import run_command
-
     return run_command(args)
 
 

@@ -21,12 +21,10 @@ from typing import Any
 
 import yaml
 
+from .errors import ConfigError
+
 __all__ = ["DEFAULTS", "ConfigError", "check_config", "load_yaml", "merge", "parse_overrides",
            "resolve_config"]
-
-
-class ConfigError(ValueError):
-    """A config that cannot run; the message names the key, the valid choices and the value."""
 
 
 DEFAULTS: dict[str, Any] = {

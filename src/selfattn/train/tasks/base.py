@@ -21,7 +21,8 @@ import torch
 
 from ...data import SetDataset, VectorSet
 
-__all__ = ["Task", "TaskData", "check_label_options", "label_encoder", "limit", "standardize_targets"]
+__all__ = ["Task", "TaskData", "check_label_options", "feature_stats", "label_encoder", "limit",
+           "standardize_targets"]
 
 
 @dataclass
@@ -47,9 +48,15 @@ def standardize_targets(train: SetDataset) -> tuple[list[float], list[float]]:
     return ys.mean(0).tolist(), ys.std(0).clamp_min(1e-6).tolist()
 
 
+def feature_stats(train: SetDataset) -> tuple[list[float], list[float]]:
+    """Per-feature mean and standard deviation of the training vectors (to standardise inputs)."""
+    x = torch.cat([e.x for e in train.examples]).double()
+    return x.mean(0).float().tolist(), x.std(0).clamp_min(1e-4).float().tolist()
+
+
 def check_label_options(d: dict) -> None:
     """``data.label_map`` (a dict of label -> label) and ``data.unknown_labels`` (error | ignore)."""
-    from ..config import ConfigError
+    from ..errors import ConfigError
 
     mapping = d.get("label_map") or {}
     if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str)

@@ -21,9 +21,8 @@ import torch
 
 from ...data import SetDataset, VectorSet, load_b3db, load_freesolv, load_node_classification, load_solubility
 from ...data.molecules import smiles_to_set
-from ..config import ConfigError
-from .base import Task, TaskData, limit, standardize_targets
-from .speech import feature_stats
+from ..errors import ConfigError
+from .base import Task, TaskData, feature_stats, limit, standardize_targets
 
 __all__ = ["MoleculeTask", "NodeTask", "largest_component"]
 

@@ -15,9 +15,8 @@ import numpy as np
 
 from ...data import FlippedImages, load_digits, load_fashion_mnist, patch_vectors, pixel_vectors
 from ...data.sets import VectorSet
-from ..config import ConfigError
-from .base import Task, TaskData, limit
-from .speech import feature_stats
+from ..errors import ConfigError
+from .base import Task, TaskData, feature_stats, limit
 
 __all__ = ["ImageTask"]
 

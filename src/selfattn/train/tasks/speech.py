@@ -20,8 +20,8 @@ from typing import Any, ClassVar
 import torch
 
 from ...data import SetDataset, VectorSet, load_pyannote_sample, load_speaker_set, wav_features
-from ..config import ConfigError
-from .base import Task, TaskData, limit
+from ..errors import ConfigError
+from .base import Task, TaskData, feature_stats, limit
 
 __all__ = ["DiarizationTask", "SpeakerTask", "feature_stats", "stack_frames"]
 
@@ -43,11 +43,6 @@ def stack_labels(y: torch.Tensor, k: int) -> torch.Tensor:
         return y
     idx = torch.arange(k // 2, y.shape[0] + k - 1, k).clamp_max(y.shape[0] - 1)
     return y[idx]
-
-
-def feature_stats(train: SetDataset) -> tuple[list[float], list[float]]:
-    x = torch.cat([e.x for e in train.examples]).double()
-    return x.mean(0).float().tolist(), x.std(0).clamp_min(1e-4).float().tolist()
 
 
 # espeak-ng renders every en-gb variant with the same voice (byte-identical audio for en-gb+f4

@@ -21,7 +21,7 @@ import torch
 
 from ...data import SetDataset, VectorSet, Vocabulary, load_pos, split_indices
 from ...data.sentiment import load_rotten_tomatoes, load_vader, text_splits, tokenize_words
-from ..config import ConfigError
+from ..errors import ConfigError
 from ..features import WordFields
 from .base import Task, TaskData, check_label_options, label_encoder, limit, standardize_targets
 

@@ -23,8 +23,8 @@ from ...data.sentiment import tokenize_words
 from ...data.subword import encode_subwords
 from ...data.translation import BOS, EOS, TranslationPairs
 from ...data.vocab import PAD, UNK, Vocabulary
-from ..config import ConfigError
 from ..decode import output_words
+from ..errors import ConfigError
 from .base import Task, TaskData, limit
 
 __all__ = ["TranslateTask"]
