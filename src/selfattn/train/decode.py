@@ -38,6 +38,9 @@ def predict_sets(model: torch.nn.Module, spec: dict, sets: list, cfg: dict,
                                   max_len=int(spec.get("max_target_len", 128)))
             out.extend(seqs)
             continue
+        if spec["task"] == "ctc":
+            out.extend(model.transcribe(batch.x, batch.mask, beam_size=int(cfg["run"]["beam_size"])))
+            continue
         y = model(batch.x, batch.mask, edge_index=batch.edge_index, grids=batch.grids)
         for b, example in enumerate(chunk):
             if spec["task"] == "vector":

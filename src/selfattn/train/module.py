@@ -10,7 +10,9 @@ and metrics of its target:
 * ``regression``: mean squared error on standardised targets; RMSE and MAE in the
   target's own units;
 * ``sequence``: cross-entropy of the next target token under teacher forcing; token
-  accuracy (BLEU is computed after training, by decoding).
+  accuracy (BLEU is computed after training, by decoding);
+* ``ctc``: CTC loss over subsampled frames (``selfattn.nn.ctc``); the symbol error rate of
+  greedy decoding (``spec["metric"]``: ``cer`` or ``per``).
 
 Optimiser: AdamW with linear warm-up, then cosine or linear decay to ``min_lr_ratio``;
 optionally layer-wise learning rates (``optim.layer_decay``, ``parameter_groups``).
@@ -78,6 +80,8 @@ class TaskModule(pl.LightningModule):
         elif self.target == "regression":
             m = {"rmse": torchmetrics.MeanSquaredError(squared=False),
                  "mae": torchmetrics.MeanAbsoluteError()}
+        elif self.target == "ctc":  # symbol error rate of greedy decoding (selfattn.nn.ctc.ctc_step)
+            m = {self.spec["metric"]: torchmetrics.text.CharErrorRate()}
         else:
             m = {"acc": torchmetrics.Accuracy("multiclass", num_classes=k, ignore_index=-100)}
         return torchmetrics.MetricCollection(m)
@@ -105,6 +109,10 @@ class TaskModule(pl.LightningModule):
     def _loss(self, out: torch.Tensor, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(loss, predictions, targets)`` with predictions and targets ready for the metrics."""
         y = batch.y
+        if self.target == "ctc":
+            from ..nn.ctc import ctc_step
+
+            return ctc_step(self.model, out, batch)
         if self.target == "class":
             loss = F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1), ignore_index=-100,
                                    label_smoothing=float(self.optim.get("label_smoothing", 0.0)))

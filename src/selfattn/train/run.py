@@ -151,6 +151,9 @@ def build_task_model(cfg: dict, spec: dict) -> torch.nn.Module:
         from .tasks.pretrained_models import pretrained_folder
 
         model_cfg["pretrained"] = str(pretrained_folder(model_cfg["pretrained"]))
+    custom = getattr(get_task(cfg["task"]), "build_model", None)  # a task with a model of its own
+    if custom is not None:
+        return custom(model_cfg, spec)
     if spec["task"] == "seq2seq":
         from ..nn.seq2seq import build_seq2seq
 
@@ -326,6 +329,9 @@ def _test(cfg: dict, task, data, model, folder: Path | None) -> dict:
         from .decode import bleu_score
 
         results.update(bleu_score(model, data, cfg))
+    extra = getattr(task, "extra_results", None)  # decoded error rates, other test sets
+    if extra is not None:
+        results.update(extra(model, data, cfg))
     return results
 
 

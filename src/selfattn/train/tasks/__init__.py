@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from .asr import AsrTask, PhonemesTask
 from .base import Task, TaskData
 from .graphs import MoleculeTask, NodeTask
 from .images import ImageTask
@@ -22,7 +23,7 @@ __all__ = ["PRESETS", "TASKS", "Task", "TaskData", "get_task", "write_presets"]
 
 TASKS: dict[str, Task] = {t.name: t for t in (
     PosTask(), SentimentTask(), SpeakerTask(), DiarizationTask(), MoleculeTask(), NodeTask(), ImageTask(),
-    TranslateTask())}
+    TranslateTask(), PhonemesTask(), AsrTask())}
 
 
 def get_task(name: str) -> Task:

@@ -118,4 +118,26 @@ PRESETS: dict[str, dict] = {
                     "max_time_s": 4500, **_SMALL},
         "run": {"beam_size": 4},
     },
+    # espeak-asr (OANC sentences, eSpeak NG voices; 4 test voices never heard in training):
+    # a phoneme per 10 ms frame, window attention over the frames (selfattn.train.tasks.asr).
+    "phonemes": {
+        "task": "phonemes",
+        "data": {"train_utterances": 1500},
+        "model": {"width": 128, "depth": 3, "heads": 4, "ff": 256, "dropout": 0.1, "pattern": "window",
+                  "window": 16, "positional": "rope"},
+        "optim": {"lr": 0.002, "warmup_steps": 100},
+        "trainer": {"max_epochs": 20, "patience": 4, "batch_size": None, "max_tokens": 8000,
+                    "max_time_s": 1500, **_SMALL},
+    },
+    # speech to characters: conv subsampling x4, window attention, CTC (greedy + beam decoding).
+    "asr": {
+        "task": "asr",
+        "data": {"units": "characters"},
+        "model": {"width": 144, "depth": 4, "heads": 4, "ff": 576, "dropout": 0.1, "pattern": "window",
+                  "window": 16, "positional": "rope"},
+        "optim": {"lr": 0.002, "warmup_steps": 300},
+        "trainer": {"max_epochs": 30, "patience": 5, "batch_size": None, "max_tokens": 16000,
+                    "max_time_s": 1650, **_SMALL},
+        "run": {"beam_size": 8},
+    },
 }
