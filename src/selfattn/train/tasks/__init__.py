@@ -12,6 +12,7 @@ import yaml
 
 from .asr import AsrTask, PhonemesTask
 from .base import Task, TaskData
+from .detection import DetectionTask
 from .graphs import MoleculeTask, NodeTask
 from .images import ImageTask
 from .presets import PRESETS
@@ -23,7 +24,7 @@ __all__ = ["PRESETS", "TASKS", "Task", "TaskData", "get_task", "write_presets"]
 
 TASKS: dict[str, Task] = {t.name: t for t in (
     PosTask(), SentimentTask(), SpeakerTask(), DiarizationTask(), MoleculeTask(), NodeTask(), ImageTask(),
-    TranslateTask(), PhonemesTask(), AsrTask())}
+    TranslateTask(), DetectionTask(), PhonemesTask(), AsrTask())}
 
 
 def get_task(name: str) -> Task:

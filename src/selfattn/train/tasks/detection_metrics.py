@@ -18,7 +18,8 @@ import torch
 __all__ = ["mean_average_precision"]
 
 
-def mean_average_precision(predictions: list[dict], targets: list[dict], num_classes: int) -> dict[str, float]:
+def mean_average_precision(predictions: list[dict], targets: list[dict], num_classes: int
+                           ) -> dict[str, float]:
     """``predictions[i]``: ``boxes`` ``(P, 4)`` xyxy, ``scores`` ``(P,)``, ``labels`` ``(P,)``;
     ``targets[i]``: ``boxes`` ``(T, 4)`` xyxy, ``labels`` ``(T,)``. Returns ``map``, ``map_50``,
     ``map_75`` (``-1`` where there is no target at all, as COCO reports)."""

@@ -1,0 +1,259 @@
+"""Object detection with DETR on Fashion-MNIST canvases (``selfattn train detr``).
+
+Data: ``selfattn.data.canvas``: 64x64 canvases with 1-6 Fashion-MNIST items at random
+scales and positions. Training canvases are drawn from the first 55,000 training images
+(fresh canvases every epoch with ``data.fresh: true``: seed ``seed + epoch``), validation
+canvases from the last 5,000, test canvases from the 10,000 test images (all seeded by
+``data.split_seed``). Model: ``selfattn.nn.DETR`` (``model.width``, ``depth`` encoder
+layers, ``decoder_depth``, ``heads``, ``ff``, ``dropout``; ``data.queries`` object queries).
+Loss: ``selfattn.nn.detr.detr_loss``. Metrics: COCO mAP@[.5:.95] and mAP@0.5
+(``detection_metrics``), every query's prediction kept (no NMS); the best validation
+mAP@0.5 picks the weights that are tested.
+
+DETR's loss is a set loss over a whole image, not a per-example one, so the task runs its
+own small loop (``fit``) instead of the trainer's ``TaskModule``; it writes the same run
+files: ``config.yaml``, ``metrics.csv``/``metrics.json`` per epoch, ``model.safetensors``
+(best validation weights) and ``results.json``, plus ``predictions.png`` (test canvases with
+predicted boxes).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from ..config import ConfigError
+from .base import Task
+
+__all__ = ["DetectionTask", "canvas_targets", "predictions"]
+
+
+def canvas_targets(boxes: list[torch.Tensor], labels: list[torch.Tensor], size: int) -> list[dict]:
+    """Pixel xyxy boxes -> DETR targets: cxcywh in ``[0, 1]`` of the canvas ``size``."""
+    from ...nn.boxes import xyxy_to_cxcywh
+
+    return [{"boxes": xyxy_to_cxcywh(b / size), "labels": c} for b, c in zip(boxes, labels, strict=True)]
+
+
+@torch.no_grad()
+def predictions(out: dict, size: int) -> list[dict]:
+    """DETR outputs -> per image every query's box (xyxy pixels), best real class and its
+    probability as the score (no NMS)."""
+    from ...nn.boxes import cxcywh_to_xyxy
+
+    prob = out["logits"].softmax(-1)[..., :-1]
+    scores, labels = prob.max(-1)
+    boxes = cxcywh_to_xyxy(out["boxes"]).clamp(0, 1) * size
+    return [{"boxes": b, "scores": s, "labels": c} for b, s, c in zip(boxes, scores, labels, strict=True)]
+
+
+class DetectionTask(Task):
+    data_format = ("A folder of Fashion-MNIST-style IDX files (train-images-idx3-ubyte.gz, ...), whose items "
+                   "are placed on generated canvases.")
+    name = "detr"
+    kind = "set"
+    modality = "images"
+    patterns = ("none",)
+    model_kinds = ("transformer",)
+    data_defaults: ClassVar[dict[str, Any]] = {
+        "path": None, "size": 64, "min_objects": 1, "max_objects": 6, "min_side": 16, "max_side": 32,
+        "max_iou": 0.2, "train": 8000, "validation": 500, "test": 1000, "fresh": True, "split_seed": 0,
+        "queries": 10, "backbone": [32, 64, 128], "eos_weight": 0.1, "w_class": 1.0, "w_l1": 5.0,
+        "w_giou": 2.0}
+    model_defaults: ClassVar[dict[str, Any]] = {"width": 128, "depth": 2, "decoder_depth": 2, "heads": 4,
+                                                "ff": 256, "dropout": 0.1}
+    unit = "box"
+
+    def monitor(self, spec: dict) -> tuple[str, str]:
+        return "val_map_50", "max"
+
+    def check_data(self, d: dict) -> None:
+        if not 1 <= int(d["min_objects"]) <= int(d["max_objects"]) <= int(d["queries"]):
+            raise ConfigError(f"data.min_objects, data.max_objects, data.queries: expected 1 <= min <= max "
+                              f"<= queries, got {d['min_objects']}, {d['max_objects']}, {d['queries']}")
+        for key in ("train", "validation", "test"):
+            if int(d[key]) < 1:
+                raise ConfigError(f"data.{key}: expected a positive number of canvases, got {d[key]!r}")
+
+    def canvases(self, d: dict, split: str, seed: int):
+        from ...data.canvas import fashion_mnist_arrays, make_canvases
+
+        source = "test" if split == "test" else "train"
+        images, labels = fashion_mnist_arrays(source, d["path"])
+        if split != "test":  # items of the last 5,000 training images are for validation only
+            cut = len(images) - min(5000, len(images) // 10)
+            part = slice(None, cut) if split == "train" else slice(cut, None)
+            images, labels = images[part], labels[part]
+        count = int(d[split])
+        return make_canvases(images, labels, count, d["size"], d["min_objects"], d["max_objects"],
+                             d["min_side"], d["max_side"], d["max_iou"], seed=seed)
+
+    def build_model(self, cfg: dict):
+        from ...nn.detr import DETR
+
+        m, d = cfg["model"], cfg["data"]
+        return DETR(10, m["width"], m["heads"], m["depth"], m["decoder_depth"], m["ff"] or 2 * m["width"],
+                    int(d["queries"]), float(m["dropout"]), tuple(d["backbone"]))
+
+    def evaluate(self, model, data, cfg: dict, batch: int = 100) -> dict[str, float]:
+        from .detection_metrics import mean_average_precision
+
+        model.eval()
+        preds = []
+        for i in range(0, len(data), batch):
+            preds += predictions(model(data.images[i:i + batch]), cfg["data"]["size"])
+        model.train()
+        return mean_average_precision(preds, [{"boxes": b, "labels": c} for b, c in zip(
+            data.boxes, data.labels, strict=True)], 10)
+
+    def fit(self, cfg: dict, folder: Path, log=print) -> dict:
+        """Train, validate each epoch, test the best weights; returns the results dict."""
+        from ...nn.detr import detr_loss
+        from ..callbacks import atomic_write_text
+        from ..checkpoint import save_weights
+
+        started = time.perf_counter()
+        d, o, t = cfg["data"], cfg["optim"], cfg["trainer"]
+        seed, split_seed = int(cfg["seed"]), int(d["split_seed"])
+        torch.manual_seed(seed)
+        val = self.canvases(d, "validation", split_seed + 1_000_000)
+        test = self.canvases(d, "test", split_seed + 2_000_000)
+        train = self.canvases(d, "train", split_seed)
+        log(f"data: {len(train)} train / {len(val)} validation / {len(test)} test canvases "
+            f"({time.perf_counter() - started:.1f} s)")
+        model = self.build_model(cfg)
+        opt = torch.optim.AdamW(model.parameters(), lr=float(o["lr"]), weight_decay=float(o["weight_decay"]))
+        bs, epochs = int(t["batch_size"] or 32), int(t["max_epochs"])
+        steps_per_epoch = -(-len(train) // bs)
+        total = steps_per_epoch * epochs
+        warm = int(o["warmup_steps"])
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, warm)) * (
+            0.1 if s > 0.8 * total else 1.0))  # DETR's step decay, at 80% of the steps
+        weights = {"eos_weight": float(d["eos_weight"]), "w_class": float(d["w_class"]),
+                   "w_l1": float(d["w_l1"]), "w_giou": float(d["w_giou"])}
+        rows, best, best_state, step = [], -1.0, None, 0
+        limit = t["max_time_s"]
+        g = torch.Generator().manual_seed(seed)
+        for epoch in range(epochs):
+            if epoch and d["fresh"]:
+                train = self.canvases(d, "train", split_seed + epoch)
+            order = torch.randperm(len(train), generator=g)
+            sums = {"total": 0.0, "class": 0.0, "l1": 0.0, "giou": 0.0}
+            model.train()
+            for i in range(0, len(train), bs):
+                idx = order[i:i + bs].tolist()
+                targets = canvas_targets([train.boxes[j] for j in idx], [train.labels[j] for j in idx],
+                                         d["size"])
+                loss = detr_loss(model(train.images[idx]), targets, **weights)
+                opt.zero_grad(set_to_none=True)
+                loss["total"].backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), float(t["gradient_clip_val"]))
+                opt.step()
+                sched.step()
+                step += 1
+                for k in sums:
+                    sums[k] += loss[k].item() * len(idx)
+            metrics = self.evaluate(model, val, cfg)
+            row = {"epoch": epoch, "step": step, "wall_s": round(time.perf_counter() - started, 1),
+                   **{f"train_{k}": round(v / len(train), 5) for k, v in sums.items()},
+                   **{f"val_{k}": round(v, 4) for k, v in metrics.items()}}
+            rows.append(row)
+            log(" ".join(f"{k}={v}" for k, v in row.items()))
+            if metrics["map_50"] > best:
+                best, best_state = metrics["map_50"], {k: v.clone() for k, v in model.state_dict().items()}
+            with open(folder / "metrics.csv", "w", newline="", encoding="utf-8") as f:
+                writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+            atomic_write_text(folder / "metrics.json", json.dumps(rows, indent=1))
+            if limit and time.perf_counter() - started > float(limit):
+                log(f"trainer.max_time_s={limit} reached after epoch {epoch}")
+                break
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        import yaml
+
+        save_weights(model.state_dict(), folder / "model.safetensors",
+                     {"config": yaml.safe_dump(cfg, sort_keys=False)})
+        test_metrics = self.evaluate(model, test, cfg)
+        results = {f"test_{k}": v for k, v in test_metrics.items()}
+        results.update({"task": cfg["task"], "preset": cfg["preset"], "unit": self.unit, "seed": seed,
+                        "run_dir": str(folder), "monitor": "val_map_50", "best_val": best,
+                        "epochs": len(rows),
+                        "steps": step, "wall_s": round(time.perf_counter() - started, 1),
+                        "parameters": sum(p.numel() for p in model.parameters()),
+                        "data": {"sizes": [len(train), len(val), len(test)]},
+                        "torch_threads": torch.get_num_threads()})
+        if cfg["run"]["plots"]:
+            results["plots"] = {"predictions": str(draw_predictions(model, test.subset(range(8)), d["size"],
+                                                                    folder / "predictions.png"))}
+        atomic_write_text(folder / "results.json", json.dumps(results, indent=1, default=str))
+        return results
+
+
+def draw_predictions(model, data, size: int, path: Path, min_score: float = 0.5) -> Path:
+    """Canvases with true boxes (green) and predicted boxes scoring >= ``min_score`` (red)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ...data.images import FASHION_MNIST_CLASSES
+
+    model.eval()
+    with torch.no_grad():
+        preds = predictions(model(data.images), size)
+    n = len(data)
+    fig, axes = plt.subplots(1, n, figsize=(2.2 * n, 2.4), squeeze=False)
+    for ax, image, truth, p in zip(axes[0], data.images, data.boxes, preds, strict=True):
+        ax.imshow(image[0], cmap="gray", vmin=0, vmax=1)
+        for b in truth:
+            ax.add_patch(plt.Rectangle((b[0] - .5, b[1] - .5), b[2] - b[0], b[3] - b[1], fill=False,
+                                       color="lime"))
+        for b, s, c in zip(p["boxes"], p["scores"], p["labels"], strict=True):
+            if s >= min_score:
+                ax.add_patch(plt.Rectangle((b[0] - .5, b[1] - .5), b[2] - b[0], b[3] - b[1], fill=False,
+                                           color="red"))
+                ax.text(float(b[0]), float(b[1]) - 1, f"{FASHION_MNIST_CLASSES[int(c)]} {float(s):.2f}",
+                        color="red", fontsize=5, parse_math=False)
+        ax.set_axis_off()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """``python -m selfattn.train.tasks.detection [key=value ...]``: the ``detr`` preset in a new
+    run directory (what ``selfattn train detr`` runs once the trainer hands the task its loop)."""
+    import sys
+
+    import yaml
+
+    from ..callbacks import atomic_write_text
+    from ..config import check_config, resolve_config
+    from ..run import run_directory
+
+    cfg = resolve_config("detr", None, list(sys.argv[1:] if argv is None else argv))
+    check_config(cfg)
+    if cfg["trainer"]["num_threads"]:
+        torch.set_num_threads(int(cfg["trainer"]["num_threads"]))
+    folder = run_directory(cfg)
+    atomic_write_text(folder / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
+    try:
+        results = DetectionTask().fit(cfg, folder)
+    except BaseException as error:
+        atomic_write_text(folder / "status.json", json.dumps({"status": "failed", "error": repr(error)}))
+        raise
+    atomic_write_text(folder / "status.json", json.dumps({"status": "done"}))
+    print(json.dumps({k: v for k, v in results.items() if k.startswith("test_")}), f"run directory: {folder}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
