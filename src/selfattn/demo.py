@@ -14,6 +14,7 @@ each word), and saves a heat map of one example's attention.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -120,8 +121,10 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict:
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps)
     test_tokens, test_labels, test_lengths = make_duplicate_sets(2000, cfg, gen)
     start = time.perf_counter()
-    bar = tqdm(range(cfg.steps), desc="train", disable=not progress)
-    for _ in bar:
+    # a bar only on a terminal; into a file or pipe, a line every tenth of the run instead
+    bar = tqdm(range(cfg.steps), desc="train", disable=not progress or not sys.stderr.isatty())
+    every = max(1, cfg.steps // 10)
+    for step in bar:
         tokens, labels, lengths = make_duplicate_sets(cfg.batch_size, cfg, gen)
         logits = model(tokens, lengths)
         loss = nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
@@ -130,6 +133,8 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict:
         opt.step()
         sched.step()
         bar.set_postfix(loss=f"{loss.item():.3f}")
+        if progress and bar.disable and ((step + 1) % every == 0 or step + 1 == cfg.steps):
+            print(f"step {step + 1}/{cfg.steps}: loss {loss.item():.3f}", flush=True)
     model.eval()
     with torch.no_grad():
         logits, weights = model(test_tokens, test_lengths, return_weights=True)

@@ -48,8 +48,11 @@ def _number(v: Any) -> Any:
 class MetricsRecorder(pl.Callback):
     """Per-epoch metrics into ``folder/metrics.json`` and ``folder/metrics.csv``."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, echo: Any = None, total_epochs: int | None = None) -> None:
+        """``echo``: called with one line per epoch (stdout of a run without a progress
+        bar); every line also goes to ``folder/train.log``."""
         self.folder = Path(folder)
+        self.echo, self.total_epochs = echo, total_epochs
         self.rows: list[dict[str, Any]] = []
         self.elapsed_before = 0.0
         self._start = time.perf_counter()
@@ -87,6 +90,17 @@ class MetricsRecorder(pl.Callback):
         self.rows.append({k: _number(v) for k, v in row.items()})
         if trainer.is_global_zero:
             self.write()
+            self._announce(self.rows[-1])
+
+    def _announce(self, row: dict[str, Any]) -> None:
+        of = f"/{self.total_epochs}" if self.total_epochs else ""
+        shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
+                          if k not in ("epoch", "wall_s"))
+        line = f"epoch {row['epoch'] + 1}{of}: {shown} ({row['wall_s']:.1f} s)"
+        with (self.folder / "train.log").open("a", encoding="utf-8") as f:
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
+        if self.echo is not None:
+            self.echo(line)
 
     def write(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)

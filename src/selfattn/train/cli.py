@@ -71,6 +71,11 @@ def _train(args: argparse.Namespace) -> int:
         cfg = resolve_config(args.task, args.config, args.overrides)
     if args.quiet:
         cfg["trainer"]["progress"] = False
+    if args.print_config:
+        import yaml
+
+        sys.stdout.write(yaml.safe_dump(cfg, sort_keys=False))
+        return 0
     from .run import train
 
     results = train(cfg, resume=args.resume)
@@ -209,7 +214,10 @@ def add_subparsers(subparsers) -> None:
     train.add_argument("--devices", type=int, help="processes / devices (= trainer.devices=N)")
     train.add_argument("--strategy", help="e.g. ddp (= trainer.strategy=...): several CPU processes use gloo")
     train.add_argument("--list", action="store_true", help="list the presets")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("-q", "--quiet", action="store_true",
+                       help="no progress bar and no per-epoch lines (train.log still gets them)")
+    train.add_argument("--print-config", action="store_true",
+                       help="print the resolved config (every default filled in) and exit without training")
     train.set_defaults(func=_train, parser=train)
     ev.add_argument("run", help="run directory")
     ev.add_argument("--data", metavar="PRESET_OR_FILE",

@@ -49,7 +49,7 @@ DEFAULTS: dict[str, Any] = {
                 "accelerator": "cpu", "devices": 1, "strategy": "auto", "gradient_clip_val": 1.0,
                 "batch_size": 32, "max_tokens": None, "eval_batch_size": 64, "progress": True,
                 "limit_train_batches": None, "num_threads": None, "deterministic": False,
-                "checkpoint_every_n_steps": 100},
+                "checkpoint_every_n_steps": 100, "logger": "none"},
     "run": {"dir": None, "root": "runs", "attention_examples": 3, "plots": True, "beam_size": 4,
             "decode_limit": None},
 }
@@ -57,6 +57,7 @@ DEFAULTS: dict[str, Any] = {
 MODEL_KINDS = ("transformer", "pretrained", "mlp", "window_mlp", "cnn", "cnn2d", "rnn", "lstm", "gru")
 PRECISIONS = ("32-true", "32", "bf16-mixed", "bf16-true", "16-mixed", "64-true")
 SCHEDULES = ("cosine", "linear", "constant")
+LOGGERS = ("none", "csv", "tensorboard")  # Lightning's loggers, writing under RUN/logs/
 NORMS = ("pre", "post")
 
 
@@ -220,6 +221,7 @@ def check_config(cfg: dict) -> None:
     _positive("trainer.batch_size", t["batch_size"], allow_none=True)
     _positive("trainer.max_tokens", t["max_tokens"], allow_none=True)
     _positive("trainer.max_time_s", t["max_time_s"], allow_none=True)
+    _choice("trainer.logger", t["logger"], LOGGERS)
     every = t["checkpoint_every_n_steps"]
     if isinstance(every, bool) or not isinstance(every, int) or every < 0:
         raise ConfigError(f"trainer.checkpoint_every_n_steps: expected an integer >= 0 (0 = after each "

@@ -169,19 +169,45 @@ def _trainer(cfg: dict, folder: Path | None, callbacks: list, devices: int | Non
 
     t = cfg["trainer"]
     precision = "32-true" if str(t["precision"]) == "32" else str(t["precision"])
-    if t["progress"]:
+    bar = progress_bar(cfg)
+    if bar:
         callbacks = [*callbacks, TQDMProgressBar(refresh_rate=5)]
     return pl.Trainer(
         accelerator=t["accelerator"], devices=devices or t["devices"],
         strategy=t["strategy"] if (devices or t["devices"]) != 1 else "auto",
         precision=precision, max_epochs=int(t["max_epochs"]),
         max_time=timedelta(seconds=float(t["max_time_s"])) if t["max_time_s"] else None,
-        gradient_clip_val=t["gradient_clip_val"], callbacks=callbacks, logger=False,
-        plugins=[SafetensorsCheckpointIO()], enable_progress_bar=bool(t["progress"]),
-        enable_model_summary=folder is not None and bool(t["progress"]), num_sanity_val_steps=0,
+        gradient_clip_val=t["gradient_clip_val"], callbacks=callbacks,
+        logger=_logger(t["logger"], folder) if folder is not None else False,
+        plugins=[SafetensorsCheckpointIO()], enable_progress_bar=bar,
+        enable_model_summary=folder is not None and bar, num_sanity_val_steps=0,
         limit_train_batches=t["limit_train_batches"], deterministic=bool(t["deterministic"]),
         use_distributed_sampler=False, default_root_dir=str(folder) if folder else None,
         log_every_n_steps=10)
+
+
+def progress_bar(cfg: dict) -> bool:
+    """A progress bar only where a person watches: ``trainer.progress`` and a terminal on
+    stderr. Written to a file or a pipe, a run logs one line per epoch instead."""
+    return bool(cfg["trainer"]["progress"]) and sys.stderr.isatty()
+
+
+def _logger(kind: str, folder: Path):
+    """``trainer.logger``: Lightning's CSV or TensorBoard logger under ``RUN/logs``, or none
+    (``metrics.csv`` / ``metrics.json`` are written either way)."""
+    if kind == "none":
+        return False
+    if kind == "csv":
+        from lightning.pytorch.loggers import CSVLogger
+
+        return CSVLogger(save_dir=str(folder), name="logs", version="")
+    try:
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        return TensorBoardLogger(save_dir=str(folder), name="logs", version="")
+    except ModuleNotFoundError as error:
+        raise ConfigError("trainer.logger: 'tensorboard' needs the tensorboard package "
+                          f"(pip install tensorboard): {error}") from None
 
 
 def _datamodule(cfg: dict, task, data):
@@ -238,6 +264,8 @@ def _train_in(cfg: dict, folder: Path, resume: bool, log: Callable[[str], None])
     _quiet_lightning()
     started = time.perf_counter()
     worker = os.environ.get("LOCAL_RANK", "0") != "0"
+    folder.mkdir(parents=True, exist_ok=True)
+    log = _tee(log, folder / "train.log", enabled=not worker)
     last = folder / "checkpoints" / "last.safetensors"
     from_checkpoint = resume and last.is_file()
     if resume and not from_checkpoint and not worker:
@@ -268,7 +296,8 @@ def _train_in(cfg: dict, folder: Path, resume: bool, log: Callable[[str], None])
                            save_top_k=1, enable_version_counter=False, auto_insert_metric_name=False)
     ckpt.FILE_EXTENSION = ".safetensors"
     datamodule = _datamodule(cfg, task, data)
-    recorder = MetricsRecorder(folder)
+    echo = print if cfg["trainer"]["progress"] and not progress_bar(cfg) else None
+    recorder = MetricsRecorder(folder, echo=echo, total_epochs=int(cfg["trainer"]["max_epochs"]))
     # ResumePoint last: the epoch's metrics row is recorded before its checkpoint is written
     callbacks = [ckpt, recorder, EarlyStopping(monitor=monitor, mode=mode,
                                                patience=int(cfg["trainer"]["patience"])),
@@ -302,7 +331,20 @@ def _train_in(cfg: dict, folder: Path, resume: bool, log: Callable[[str], None])
     if cfg["run"]["plots"]:
         results["plots"] = _plots(cfg, task, data, model, folder, rows)
     atomic_write_text(folder / "results.json", json.dumps(results, indent=1, default=str))
+    shown = ", ".join(f"{k} {v}" for k, v in results.items() if k.startswith("test_"))
+    log(f"test: {shown}; best validation {monitor} {results['best_val']}; {results['epochs']} epochs, "
+        f"{results['steps']} steps, {results['wall_s']} s")
     return results
+
+
+def _tee(log: Callable[[str], None], path: Path, enabled: bool = True) -> Callable[[str], None]:
+    """``log``, and the same line appended to ``path`` (a run's ``train.log``)."""
+    def both(line: str) -> None:
+        log(line)
+        if enabled:
+            with path.open("a", encoding="utf-8") as f:
+                f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
+    return both
 
 
 def _command() -> str:
