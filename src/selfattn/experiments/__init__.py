@@ -24,6 +24,7 @@ NAMES = (
     "attention-is-a-cnn",
     "graph-edges-vs-full",
     "variants",
+    "sagan-ablation",
 )
 
 
