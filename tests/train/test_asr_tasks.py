@@ -1,0 +1,63 @@
+"""selfattn train phonemes / asr on a tiny synthesised corpus (one voice, a few sentences)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from train_setup import tiny_config
+
+from selfattn.train.run import evaluate, predict, train
+
+SENTENCES = ["The dog barks loudly.", "A cat sat on the warm mat.", "We walked to the river today.",
+             "She reads a long letter.", "They sing in the morning.", "Open the window please.",
+             "The train leaves at night.", "I like green apples."]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    from selfattn.data.asr import generate_asr_corpus
+    from selfattn.data.cache import DataUnavailableError
+
+    folder = tmp_path_factory.mktemp("asr") / "corpus"
+    try:
+        return generate_asr_corpus(folder, SENTENCES, validation=1, test=1, train_voices=["en-us+m1"],
+                                   dev_voices=["en-us+m1"], test_voices=["en-us+f3"])
+    except DataUnavailableError as error:
+        pytest.skip(f"eSpeak NG library missing (apt-get install espeak-ng): {error}")
+
+
+@pytest.mark.parametrize("preset", ["phonemes", "asr"])
+def test_train_resume_eval_predict(preset, corpus, tmp_path):
+    if preset == "asr":
+        pytest.importorskip("jiwer")
+    folder = tmp_path / "run"
+    cfg = tiny_config(preset, folder, f"data.path={corpus}", "data.train_utterances=null",
+                      "trainer.max_epochs=4", "trainer.patience=10", "trainer.max_time_s=null",
+                      "trainer.max_tokens=600", "model.window=4", "run.beam_size=3")
+    results = train(cfg, log=lambda _: None)
+    rows = json.loads((folder / "metrics.json").read_text())
+    assert len(rows) == 4 and rows[-1]["train_loss"] < rows[0]["train_loss"], rows
+    if preset == "phonemes":
+        assert 0 <= results["test_acc"] <= 1 and "test_seen_voices_acc" in results
+    else:
+        for key in ("test_cer", "test_cer_greedy", "test_cer_beam3", "test_wer_greedy",
+                    "test_seen_voices_cer_greedy"):
+            assert key in results, key
+        # torchmetrics on the raw symbols (as validation) and jiwer (which strips spaces at the ends)
+        assert abs(results["test_cer"] - results["test_cer_greedy"]) < 0.2
+        assert set(results["decoded_examples"]) == {"test", "test_seen_voices"}
+    scores = evaluate(folder, log=lambda _: None)
+    for key, value in scores.items():
+        if key.startswith("test_") and isinstance(value, float):
+            assert value == pytest.approx(results[key], abs=1e-4), key
+    wav = next(corpus.glob("*.wav"))
+    (line,) = predict(folder, wav)
+    assert line.startswith(str(wav))
+
+
+def test_unknown_units_is_a_config_error(corpus, tmp_path):
+    from selfattn.train.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"data\.units"):
+        tiny_config("asr", tmp_path / "run", f"data.path={corpus}", "data.units=words")
