@@ -190,8 +190,11 @@ class DetectionTask(Task):
                         "data": {"sizes": [len(train), len(val), len(test)]},
                         "torch_threads": torch.get_num_threads()})
         if cfg["run"]["plots"]:
-            results["plots"] = {"predictions": str(draw_predictions(model, test.subset(range(8)), d["size"],
-                                                                    folder / "predictions.png"))}
+            shown = test.subset(range(min(8, len(test))))
+            results["plots"] = {
+                "predictions": str(draw_predictions(model, shown, d["size"], folder / "predictions.png")),
+                "query_attention": str(draw_query_attention(model, shown.subset([0]), d["size"],
+                                                            folder / "query_attention.png"))}
         atomic_write_text(folder / "results.json", json.dumps(results, indent=1, default=str))
         return results
 
@@ -211,16 +214,55 @@ def draw_predictions(model, data, size: int, path: Path, min_score: float = 0.5)
     n = len(data)
     fig, axes = plt.subplots(1, n, figsize=(2.2 * n, 2.4), squeeze=False)
     for ax, image, truth, p in zip(axes[0], data.images, data.boxes, preds, strict=True):
-        ax.imshow(image[0], cmap="gray", vmin=0, vmax=1)
-        for b in truth:
+        ax.imshow(image[0].numpy(), cmap="gray", vmin=0, vmax=1)
+        for b in truth.tolist():
             ax.add_patch(plt.Rectangle((b[0] - .5, b[1] - .5), b[2] - b[0], b[3] - b[1], fill=False,
                                        color="lime"))
-        for b, s, c in zip(p["boxes"], p["scores"], p["labels"], strict=True):
+        for b, s, c in zip(p["boxes"].tolist(), p["scores"].tolist(), p["labels"].tolist(), strict=True):
             if s >= min_score:
                 ax.add_patch(plt.Rectangle((b[0] - .5, b[1] - .5), b[2] - b[0], b[3] - b[1], fill=False,
                                            color="red"))
                 ax.text(float(b[0]), float(b[1]) - 1, f"{FASHION_MNIST_CLASSES[int(c)]} {float(s):.2f}",
                         color="red", fontsize=5, parse_math=False)
+        ax.set_axis_off()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def draw_query_attention(model, data, size: int, path: Path, min_score: float = 0.5) -> Path:
+    """For the first canvas: each confident query's box and its last-layer cross-attention over
+    the image's feature map (mean over heads), drawn over the canvas."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch.nn.functional as F
+
+    from ...data.images import FASHION_MNIST_CLASSES
+
+    model.eval()
+    with torch.no_grad():
+        out = model(data.images[:1], return_weights=True)
+    pred = predictions(out, size)[0]
+    h, w = out["grid"]
+    maps = out["cross_weights"][0].mean(0).reshape(-1, 1, h, w)               # (N, 1, h, w)
+    maps = F.interpolate(maps, size=(size, size), mode="nearest")[:, 0]
+    keep = [q for q in pred["scores"].argsort(descending=True).tolist() if pred["scores"][q] >= min_score]
+    keep = keep or pred["scores"].argsort(descending=True)[:1].tolist()
+    fig, axes = plt.subplots(1, len(keep) + 1, figsize=(2.2 * (len(keep) + 1), 2.4), squeeze=False)
+    axes[0, 0].imshow(data.images[0, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+    axes[0, 0].set_title("canvas", fontsize=7)
+    for ax, q in zip(axes[0, 1:], keep, strict=True):
+        b = pred["boxes"][q].tolist()
+        ax.imshow(data.images[0, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+        ax.imshow(maps[q].numpy(), cmap="magma", alpha=0.6)
+        ax.add_patch(plt.Rectangle((b[0] - .5, b[1] - .5), b[2] - b[0], b[3] - b[1], fill=False,
+                                   color="cyan"))
+        ax.set_title(f"query {q}: {FASHION_MNIST_CLASSES[int(pred['labels'][q])]} "
+                     f"{float(pred['scores'][q]):.2f}", fontsize=6, parse_math=False)
+    for ax in axes.flat:
         ax.set_axis_off()
     fig.tight_layout()
     fig.savefig(path, dpi=120)

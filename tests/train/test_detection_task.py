@@ -1,0 +1,53 @@
+"""The detr task: its preset checks, and a tiny end-to-end run on fake Fashion-MNIST files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from selfattn.data.idx import write_idx
+from selfattn.train.config import ConfigError, check_config, resolve_config
+
+
+def _fake(folder, n_train=200, n_test=60):
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for stem, n in (("train", n_train), ("t10k", n_test)):
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        images = np.zeros((n, 28, 28), dtype=np.uint8)
+        for i in range(n):
+            h, w = rng.integers(10, 26, 2)
+            images[i, 2:2 + h, 3:3 + w] = 220
+        write_idx(folder / f"{stem}-images-idx3-ubyte", images)
+        write_idx(folder / f"{stem}-labels-idx1-ubyte", labels)
+    return folder
+
+
+def test_preset_is_valid_and_bad_counts_are_config_errors():
+    check_config(resolve_config("detr"))
+    with pytest.raises(ConfigError, match=r"data\.queries"):
+        check_config(resolve_config("detr", overrides=["data.queries=3"]))
+    with pytest.raises(ConfigError, match=r"data\.train"):
+        check_config(resolve_config("detr", overrides=["data.train=0"]))
+
+
+def test_tiny_fit_writes_a_run(tmp_path):
+    pytest.importorskip("pycocotools")
+    from selfattn.train.tasks.detection import main
+
+    data = _fake(tmp_path / "fm")
+    folder = tmp_path / "run"
+    results = main([f"data.path={data}", "data.train=16", "data.validation=8", "data.test=8", "data.size=32",
+                    "data.max_side=16", "data.min_side=10", "data.max_objects=2", "data.queries=3",
+                    "data.backbone=[8, 8]", "model.width=16", "model.ff=32", "model.heads=2", "model.depth=1",
+                    "model.decoder_depth=1", "trainer.max_epochs=2", "trainer.batch_size=8",
+                    f"run.dir={folder}"])
+    for key in ("test_map", "test_map_50"):
+        assert 0.0 <= results[key] <= 1.0
+    assert results["epochs"] == 2 and results["steps"] == 4
+    for name in ("config.yaml", "metrics.csv", "model.safetensors", "results.json", "predictions.png",
+                 "query_attention.png"):
+        assert (folder / name).is_file(), name
+    assert json.loads((folder / "status.json").read_text())["status"] == "done"
