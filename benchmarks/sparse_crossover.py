@@ -3,8 +3,8 @@
 For each sparse kernel, forward+backward time of the sparse kernel (``sparse_attention``)
 against the dense fused kernel given the pattern's dense mask (``attention(...,
 kernel="sdpa")``), over growing sizes and a few densities; fp32, batch 1, 8 heads x 64.
-The dispatch thresholds in ``selfattn/functional/sparse/select.py`` (``MIN_DENSE_PAIRS``,
-``MAX_DENSITY``) are read off this table: the smallest size where the sparse kernel wins,
+Each pattern's dispatch thresholds (``min_dense_pairs``, ``max_density`` in
+``selfattn/patterns/``) are read off this table: the smallest size where the sparse kernel wins,
 and the density (keys per query / keys) beyond which it stops winning.
 
 Run: ``python benchmarks/sparse_crossover.py`` (about 3 minutes). Results:
@@ -23,7 +23,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from selfattn.functional import attention
 from selfattn.functional.sparse import sparse_attention
-from selfattn.functional.sparse.select import keys_per_query
 from selfattn.patterns import (
     BigBirdPattern,
     GraphPattern,
@@ -80,7 +79,7 @@ def main() -> None:
 
         reps = 7 if n <= 1024 else 3
         t = {name: median(ts) for name, ts in interleaved({"sparse": sparse, "dense": dense}, reps).items()}
-        density = keys_per_query(pattern, n) / n
+        density = pattern.keys_per_query(n) / n
         row = {"kernel": kernel, "pattern": repr(pattern), "L": n, "pairs": n * n, "density": density,
                "sparse_s": t["sparse"], "dense_s": t["dense"], "dense_over_sparse": t["dense"] / t["sparse"]}
         rows.append(row)

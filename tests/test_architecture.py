@@ -7,7 +7,10 @@ module of ``selfattn`` (a package is its ``__init__``), one edge ``A -> B`` for 
 resolved, ``from P import name`` counted as an import of ``P.name`` when that is a module.
 Importing ``a.b.c`` also runs ``a/__init__`` and ``a/b/__init__``, so the edge set includes
 those ancestor packages, except the ones ``A`` sits in (they are already being imported
-when ``A`` runs). Imports under ``if TYPE_CHECKING:`` are skipped.
+when ``A`` runs). Imports under ``if TYPE_CHECKING:`` are skipped, and so are those inside
+a package's module-level ``__getattr__`` (PEP 562): that is how a name that moved up a
+layer stays importable from its old home (``selfattn.positional.PositionedEncoder``, now
+in ``selfattn.nn``) without the old home importing the new one.
 
 Rule 1, no cycle: the graph has no strongly connected component of more than one module.
 
@@ -44,28 +47,17 @@ LAYERS: dict[str, int] = {
     "cli": 7, "__main__": 7, "": 7,
 }
 
-# Cycles whose modules this change does not own, each to be removed by its owner.
+# Cycles in code this change does not own, each to be removed by its owner: a cycle is
+# tolerated while all of its modules are in one of these sets.
 KNOWN_CYCLES: list[set[str]] = [
-    # train/config <-> train/tasks/*: config imports PRESETS/TASKS/get_task, every task
-    # imports ConfigError back (issue 17; owned by the train/ work).
-    {"selfattn.train.config", "selfattn.train.tasks", "selfattn.train.tasks.base",
-     "selfattn.train.tasks.graphs", "selfattn.train.tasks.images", "selfattn.train.tasks.presets",
-     "selfattn.train.tasks.speech", "selfattn.train.tasks.text", "selfattn.train.tasks.translate",
-     "selfattn.train.tasks.pretrained_models"},
-    # To be broken by issue 17's next step (then removed from here):
-    {"selfattn.functional.sparse.tiles", "selfattn.functional.sparse.tiles_flash"},
-    {"selfattn.patterns", "selfattn.functional.sparse", "selfattn.functional.sparse.blocks",
-     "selfattn.functional.sparse.graph", "selfattn.functional.sparse.grid",
-     "selfattn.functional.sparse.select", "selfattn.functional.sparse.varlen",
-     "selfattn.functional.sparse.window"},
-    {"selfattn.viz.attention", "selfattn.viz.summary"},
+    # train/config <-> train/tasks/* (issue 17; owned by the train/ work, which is breaking it).
+    {"selfattn.train.config", "selfattn.train.run", "selfattn.train.tasks", "selfattn.train.tasks.base",
+     "selfattn.train.tasks.detection", "selfattn.train.tasks.graphs", "selfattn.train.tasks.images",
+     "selfattn.train.tasks.presets", "selfattn.train.tasks.speech", "selfattn.train.tasks.text",
+     "selfattn.train.tasks.translate", "selfattn.train.tasks.pretrained_models"},
+    # data/asr <-> data/pos <-> data/registry: new in the data/ work in progress (its owner's).
+    {"selfattn.data.asr", "selfattn.data.pos", "selfattn.data.registry"},
 ]
-KNOWN_UPWARD: set[tuple[str, str]] = {
-    ("selfattn.patterns", "selfattn.functional"),
-    ("selfattn.patterns", "selfattn.functional.sparse"),
-    ("selfattn.positional.encoder", "selfattn.nn"),
-    ("selfattn.positional.shaw_layer", "selfattn.nn"),
-}
 
 
 def module_files(src: Path = SRC) -> dict[str, Path]:
@@ -84,13 +76,17 @@ def _is_type_checking(test: ast.expr) -> bool:
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
-def _imports(tree: ast.AST):
-    """Import nodes anywhere in the tree (functions included), except under TYPE_CHECKING."""
-    stack = [tree]
+def _imports(tree: ast.Module, is_package: bool):
+    """Import nodes anywhere in the tree (functions included), except under TYPE_CHECKING
+    and, in a package, inside its module-level ``__getattr__`` (moved-name aliases)."""
+    stack: list[ast.AST] = [tree]
     while stack:
         node = stack.pop()
         if isinstance(node, ast.If) and _is_type_checking(node.test):
             stack.extend(node.orelse)
+            continue
+        if is_package and isinstance(node, ast.FunctionDef) and node.name == "__getattr__" \
+                and node in tree.body:
             continue
         if isinstance(node, ast.Import | ast.ImportFrom):
             yield node
@@ -110,7 +106,7 @@ def import_graph(src: Path = SRC) -> dict[str, set[str]]:
         is_pkg = path.name == "__init__.py"
         package = name if is_pkg else name.rpartition(".")[0]
         targets: set[str] = set()
-        for node in _imports(ast.parse(path.read_text(), str(path))):
+        for node in _imports(ast.parse(path.read_text(), str(path)), is_pkg):
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
             else:
@@ -210,7 +206,7 @@ def test_no_import_cycle(graph):
 
 
 def test_no_import_runs_up_the_layers(graph):
-    bad = [e for e in upward_edges(graph) if e not in KNOWN_UPWARD]
+    bad = upward_edges(graph)
     assert not bad, "imports up the layers:\n" + "\n".join(
         f"{a} (layer {layer(a)}) -> {b} (layer {layer(b)})" for a, b in bad)
 

@@ -2,8 +2,10 @@
 
 Layout: batch-first ``(batch, heads, length, head_dim)``, as
 ``torch.nn.functional.scaled_dot_product_attention``. Masks: bool, ``True`` = may attend.
+Importing this package registers the sparse kernels (``sparse``) with the dispatcher.
 """
 
+from . import sparse  # noqa: F401  (registers the sparse kernels with the dispatcher)
 from .bias import ScoreBias
 from .call import AttentionCall, causal_mask, make_call
 from .dispatch import (

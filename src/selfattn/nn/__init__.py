@@ -6,7 +6,9 @@ Shapes are batch-first ``(batch, length, dim)``; masks are bool with ``True`` = 
 from .attention import MultiHeadAttention, SelfAttention
 from .attention2d import SelfAttention2d
 from .encoder import Encoder, EncoderLayer, make_attention
+from .positioned_encoder import PositionedEncoder
 from .scores import AdditiveScore
+from .shaw_attention import ShawMultiHeadAttention
 from .variants import (
     ATTENTION_VARIANTS,
     LinearAttentionState,
@@ -25,7 +27,8 @@ from .variants import (
 __all__ = [
     "ATTENTION_VARIANTS", "AdditiveScore", "Encoder", "EncoderLayer", "LinearAttentionState",
     "LinearTransformerAttention", "LinformerAttention", "MultiHeadAttention", "NystromAttention",
-    "PerformerAttention", "ReformerAttention", "SelfAttention", "SelfAttention2d", "SinkhornAttention",
+    "PerformerAttention", "PositionedEncoder", "ReformerAttention", "SelfAttention", "SelfAttention2d",
+    "ShawMultiHeadAttention", "SinkhornAttention",
     "SynthesizerDenseAttention", "SynthesizerRandomAttention", "attention_names", "build_attention",
     "make_attention",
 ]

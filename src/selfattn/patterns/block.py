@@ -30,6 +30,7 @@ from functools import lru_cache
 import torch
 
 from ._common import check_int, check_self_lengths
+from .base import Pattern
 
 __all__ = ["BigBirdPattern", "BlockSparsePattern", "LongformerPattern", "num_blocks"]
 
@@ -42,7 +43,7 @@ def _block_ids(length: int, block_size: int, device: torch.device | None) -> tor
     return torch.arange(length, device=device) // block_size
 
 
-class BlockSparsePattern:
+class BlockSparsePattern(Pattern):
     """Attention on the tiles of a block layout, exact at block granularity.
 
     Args:
@@ -50,6 +51,11 @@ class BlockSparsePattern:
             block J (``nb`` = number of blocks of the sequence).
         block_size: tokens per block (the last block may be shorter).
     """
+
+    name = "block_sparse"
+    kernel = "block_sparse"
+    min_dense_pairs = 640 * 640
+    max_density = 0.4
 
     def __init__(self, layout_fn: Callable[[int], torch.Tensor], block_size: int) -> None:
         self.layout_fn = layout_fn
@@ -71,7 +77,12 @@ class BlockSparsePattern:
                              f"got {block_size}")
         return self.layout(num_blocks(length, self.block_size))
 
-    def allows(self, q_pos: torch.Tensor, k_pos: torch.Tensor, length: int) -> torch.Tensor:
+    def keys_per_query(self, n: int) -> float:
+        nb = num_blocks(n, self.block_size)
+        return float(self.layout(nb).float().mean()) * n if nb else 0.0
+
+    def allows(self, q_pos: torch.Tensor, k_pos: torch.Tensor, length: int | None = None) -> torch.Tensor:
+        assert length is not None, "a block layout depends on the sequence length"
         lay = self.layout(num_blocks(length, self.block_size)).to(q_pos.device)
         return lay[q_pos // self.block_size, k_pos // self.block_size]
 
@@ -96,6 +107,8 @@ class BigBirdPattern(BlockSparsePattern):
         seed: the random blocks are a deterministic function of ``(seed, nb)``.
     """
 
+    name = "bigbird"
+
     def __init__(self, block_size: int, window_blocks: int = 3,
                  global_blocks: Sequence[int] = (0, -1), random_blocks: int = 3, seed: int = 0) -> None:
         check_int("window_blocks", window_blocks, 1)
@@ -110,6 +123,10 @@ class BigBirdPattern(BlockSparsePattern):
     def __repr__(self) -> str:
         return (f"BigBirdPattern(block_size={self.block_size}, window_blocks={self.window_blocks}, "
                 f"global_blocks={self.global_blocks}, random_blocks={self.random_blocks}, seed={self.seed})")
+
+    def keys_per_query(self, n: int) -> float:
+        blocks = self.window_blocks + 2 * len(self.global_blocks) + self.random_blocks
+        return blocks * self.block_size
 
     def _layout(self, nb: int) -> torch.Tensor:
         return _bigbird_layout(nb, self.window_blocks, self.global_blocks, self.random_blocks,
@@ -137,7 +154,7 @@ def _bigbird_layout(nb: int, window_blocks: int, global_blocks: tuple[int, ...],
     return lay
 
 
-class LongformerPattern:
+class LongformerPattern(Pattern):
     """Longformer: sliding window of ``window`` keys on each side plus global tokens.
 
     Args:
@@ -146,6 +163,11 @@ class LongformerPattern:
             to every key and every query attends to them. A position outside a sequence
             raises when the pattern is applied to it.
     """
+
+    name = "longformer"
+    kernel = "block_sparse"
+    min_dense_pairs = 640 * 640
+    max_density = 0.4
 
     def __init__(self, window: int, global_tokens: Sequence[int] = (0,)) -> None:
         self.window = check_int("window", window, 0)
@@ -168,7 +190,11 @@ class LongformerPattern:
         flag[self.global_positions(length, device)] = True
         return flag
 
-    def allows(self, q_pos: torch.Tensor, k_pos: torch.Tensor, length: int) -> torch.Tensor:
+    def keys_per_query(self, n: int) -> float:
+        return 2 * self.window + 1 + len(self.global_tokens)
+
+    def allows(self, q_pos: torch.Tensor, k_pos: torch.Tensor, length: int | None = None) -> torch.Tensor:
+        assert length is not None, "global tokens counted from the end depend on the sequence length"
         glob = self.is_global(length, q_pos.device)
         near = (q_pos - k_pos).abs() <= self.window
         return near | glob[q_pos.clamp(0, max(length - 1, 0))] | glob[k_pos.clamp(0, max(length - 1, 0))]

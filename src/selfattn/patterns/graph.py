@@ -23,6 +23,7 @@ import torch
 
 from .._checks import check_tensor
 from ._common import check_int
+from .base import Pattern
 
 __all__ = ["GraphPattern", "check_edge_index"]
 
@@ -46,7 +47,7 @@ def check_edge_index(edge_index: object, num_sources: int, num_targets: int,
     return edge_index
 
 
-class GraphPattern:
+class GraphPattern(Pattern):
     """Node ``i`` attends over ``{j : (j, i) in edges}`` (PyG ``[source, target]`` order).
 
     Args:
@@ -58,6 +59,12 @@ class GraphPattern:
     Attributes: ``edge_index`` (after merging duplicates; weights returned per edge
     follow this order), ``num_sources``, ``num_targets``, ``num_edges``.
     """
+
+    name = "graph"
+    kernel = "graph"
+    min_dense_pairs = 176 * 176
+    max_density = 0.2
+    self_attention = False  # bipartite graphs: Lq = targets, Lk = sources
 
     def __init__(self, edge_index: torch.Tensor, num_nodes: int | tuple[int, int],
                  duplicates: str = "error") -> None:
@@ -101,6 +108,13 @@ class GraphPattern:
     @property
     def num_edges(self) -> int:
         return int(self.edge_index.shape[1])
+
+    def keys_per_query(self, n: int) -> float:
+        return self.num_edges / max(self.num_targets, 1)
+
+    def allows(self, q_pos: torch.Tensor, k_pos: torch.Tensor, length: int | None = None) -> torch.Tensor:
+        """Whether the edge ``k_pos -> q_pos`` exists (positions are node indices)."""
+        return self.dense_mask(self.num_targets, self.num_sources, q_pos.device)[q_pos, k_pos]
 
     def check_lengths(self, lq: int, lk: int) -> None:
         if lq != self.num_targets or lk != self.num_sources:

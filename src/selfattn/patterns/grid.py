@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 
 from ._common import check_int, pair_or_int
+from .base import Pattern
 
 __all__ = ["Neighborhood2DPattern", "axis_window"]
 
@@ -50,7 +51,7 @@ def _axis_allowed(n: int, k: int, d: int, border: str, device: torch.device | No
     return same & (t2 >= t0[:, None]) & (t2 < (t0 + count)[:, None])
 
 
-class Neighborhood2DPattern:
+class Neighborhood2DPattern(Pattern):
     """Each grid cell attends to its ``kernel_size`` neighbourhood (see module doc).
 
     Args:
@@ -59,6 +60,11 @@ class Neighborhood2DPattern:
         dilation: int or ``(dh, dw)``, >= 1.
         border: ``"shift"`` (NATTEN's neighbourhood attention) or ``"clip"``.
     """
+
+    name = "grid"
+    kernel = "neighborhood2d"
+    min_dense_pairs = 320 * 320
+    max_density = 0.3
 
     def __init__(self, height: int, width: int, kernel_size: int | tuple[int, int],
                  dilation: int | tuple[int, int] = 1, border: str = "shift") -> None:
@@ -90,7 +96,10 @@ class Neighborhood2DPattern:
     def length(self) -> int:
         return self.height * self.width
 
-    def check_length(self, lq: int, lk: int) -> None:
+    def keys_per_query(self, n: int) -> float:
+        return self.kernel_size[0] * self.kernel_size[1]
+
+    def check_lengths(self, lq: int, lk: int) -> None:
         if lq != self.length or lk != self.length:
             raise ValueError(
                 f"pattern: a {self.height} x {self.width} grid has {self.length} cells; expected "
@@ -102,9 +111,15 @@ class Neighborhood2DPattern:
         return (_axis_allowed(self.height, kh, dh, self.border, device),
                 _axis_allowed(self.width, kw, dw, self.border, device))
 
+    def allows(self, q_pos: torch.Tensor, k_pos: torch.Tensor, length: int | None = None) -> torch.Tensor:
+        """Cell ``p`` is ``(p // width, p % width)``; allowed along both axes."""
+        rows, cols = self.axis_allowed(q_pos.device)
+        w = self.width
+        return rows[q_pos // w, k_pos // w] & cols[q_pos % w, k_pos % w]
+
     def dense_mask(self, lq: int, lk: int, device: torch.device | None = None) -> torch.Tensor:
         """``(L, L)`` bool, True = may attend."""
-        self.check_length(lq, lk)
+        self.check_lengths(lq, lk)
         rows, cols = self.axis_allowed(device)
         h, w = self.height, self.width
         return (rows[:, None, :, None] & cols[None, :, None, :]).reshape(h * w, h * w)

@@ -18,14 +18,20 @@ from dataclasses import dataclass
 
 import torch
 
-from ._common import check_int, check_self_lengths
+from ._common import check_int
+from .base import Pattern
 
 __all__ = ["FixedPattern", "StridedPattern"]
 
 
 @dataclass(frozen=True)
-class StridedPattern:
+class StridedPattern(Pattern):
     """Local window of ``stride`` plus every ``stride``-th earlier position (see module doc)."""
+
+    name = "strided"
+    kernel = "block_sparse"
+    min_dense_pairs = 640 * 640
+    max_density = 0.4
 
     stride: int
     causal: bool = True
@@ -39,15 +45,18 @@ class StridedPattern:
             return (d >= 0) & ((d < self.stride) | (d % self.stride == 0))
         return (d.abs() < self.stride) | (d % self.stride == 0)
 
-    def dense_mask(self, lq: int, lk: int, device: torch.device | None = None) -> torch.Tensor:
-        check_self_lengths(self, lq, lk)
-        i = torch.arange(lq, device=device)
-        return self.allows(i[:, None], i[None, :])
+    def keys_per_query(self, n: int) -> float:
+        return self.stride + n / self.stride
 
 
 @dataclass(frozen=True)
-class FixedPattern:
+class FixedPattern(Pattern):
     """Own block of ``block`` plus the last ``summary`` positions of every block."""
+
+    name = "fixed"
+    kernel = "block_sparse"
+    min_dense_pairs = 640 * 640
+    max_density = 0.4
 
     block: int
     summary: int = 1
@@ -64,7 +73,5 @@ class FixedPattern:
         ok = (q_pos // self.block == k_pos // self.block) | (k_pos % self.block >= self.block - self.summary)
         return ok & (k_pos <= q_pos) if self.causal else ok
 
-    def dense_mask(self, lq: int, lk: int, device: torch.device | None = None) -> torch.Tensor:
-        check_self_lengths(self, lq, lk)
-        i = torch.arange(lq, device=device)
-        return self.allows(i[:, None], i[None, :])
+    def keys_per_query(self, n: int) -> float:
+        return self.block + self.summary * n / self.block

@@ -20,13 +20,14 @@ from dataclasses import dataclass
 
 import torch
 
-from ._common import check_int, positions
+from ._common import check_int
+from .base import Pattern
 
 __all__ = ["WindowPattern"]
 
 
 @dataclass(frozen=True)
-class WindowPattern:
+class WindowPattern(Pattern):
     """Query at position ``p`` may attend to key ``j`` iff ``j - p = t * dilation`` with
     ``-left <= t <= right``.
 
@@ -39,6 +40,12 @@ class WindowPattern:
     ``dense_mask(lq, lk)`` gives the ``(Lq, Lk)`` bool mask (True = may attend); the kernels
     in ``selfattn.functional.sparse`` compute it in O(L * (left + right + 1)) time and memory.
     """
+
+    name = "window"
+    kernel = "window"
+    min_dense_pairs = 176 * 176
+    max_density = 0.5
+    self_attention = False  # Lq != Lk is a decoder step over a cache
 
     left: int
     right: int | None = None
@@ -66,14 +73,12 @@ class WindowPattern:
         """Keys in a full window: ``left + right + 1``."""
         return self.left + self.right + 1  # type: ignore[operator]
 
-    def allows(self, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
+    def keys_per_query(self, n: int) -> float:
+        return min(self.width, n)
+
+    def allows(self, q_pos: torch.Tensor, k_pos: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """Elementwise rule on broadcastable position tensors (lower-right aligned)."""
         delta = k_pos - q_pos
         d = self.dilation
         ok = (delta >= -self.left * d) & (delta <= self.right * d)  # type: ignore[operator]
         return ok & (delta % d == 0) if d > 1 else ok
-
-    def dense_mask(self, lq: int, lk: int, device: torch.device | None = None) -> torch.Tensor:
-        """``(lq, lk)`` bool, True = may attend."""
-        qp, kp = positions(lq, lk, device)
-        return self.allows(qp, kp)

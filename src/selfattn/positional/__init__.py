@@ -20,8 +20,8 @@ Added to the inputs (absolute; ``enc(x, offsets=None, lengths=None) -> x + e``):
 
 Inside attention (relative; given to ``selfattn.nn.MultiHeadAttention``):
 
-* ``ShawRelativePositions`` / ``ShawMultiHeadAttention``: learned relative key and value
-  vectors; a q-dependent score term and an output term (dense kernels only).
+* ``ShawRelativePositions``: learned relative key and value vectors; a q-dependent score
+  term and an output term (dense kernels only), run by ``selfattn.nn.ShawMultiHeadAttention``.
 * ``T5RelativeBias``: a learned bias per head and distance bucket (a ``ScoreBias``).
 * ``RotaryEmbedding``: RoPE, q and k rotated by their positions (``rotary=``).
 * ``ALiBiBias``: ``-m_h |i - j|`` per head (a ``ScoreBias``).
@@ -31,13 +31,17 @@ kernel through ``pairwise``; RoPE changes q and k only, so every kernel takes it
 
 Shapes: inputs are padded ``(B, L, E)`` or packed ``(N, E)`` with ``offsets (B + 1,)``;
 packed sets each use their own positions, starting at 0. ``build_positional(name,
-d_model=, num_heads=)`` builds any scheme by name; ``PositionedEncoder`` wires one into an
-encoder stack.
+d_model=, num_heads=)`` builds any scheme by name; ``selfattn.nn.PositionedEncoder`` wires
+one into an encoder stack.
+
+This package holds encodings and biases only; the modules that use them live in
+``selfattn.nn``. ``ShawMultiHeadAttention`` and ``PositionedEncoder`` are still importable
+from here (resolved on first use, so that importing ``selfattn.positional`` never imports
+the layer above it).
 """
 
 from .alibi import ALiBiBias, alibi_slopes
 from .base import AbsoluteEncoding, PositionalScheme
-from .encoder import PositionedEncoder
 from .floater import FloaterDynamics, FloaterEncoding, rk4_solve
 from .learned import LearnedEncoding
 from .none import NoEncoding
@@ -45,7 +49,7 @@ from .registry import ATTENTION_SCHEMES, INPUT_SCHEMES, SCHEMES, build_positiona
 from .rnn import RNNEncoding, gru_reference
 from .rotary import RotaryEmbedding, rotate_reference
 from .shaw import relative_index, shaw_attention, shaw_attention_reference
-from .shaw_layer import ShawMultiHeadAttention, ShawRelativePositions
+from .shaw_layer import ShawRelativePositions
 from .sinusoidal import SinusoidalEncoding
 from .t5_bias import T5RelativeBias, t5_bucket
 
@@ -77,3 +81,18 @@ __all__ = [
     "shaw_attention_reference",
     "t5_bucket",
 ]
+
+_MOVED_TO_NN = ("PositionedEncoder", "ShawMultiHeadAttention")
+
+
+def __getattr__(name: str):
+    """The names that moved to ``selfattn.nn`` (PEP 562: imported when first asked for)."""
+    if name in _MOVED_TO_NN:
+        from .. import nn
+
+        return getattr(nn, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*__all__, *_MOVED_TO_NN])

@@ -20,6 +20,7 @@ length of the set each position belongs to), which only an interpolating table n
 
 from __future__ import annotations
 
+from functools import singledispatch
 from typing import Any, ClassVar
 
 import torch
@@ -29,7 +30,7 @@ from .._checks import check_dtype, check_ndim
 from ..varlen import check_offsets, segment_ids
 from ..varlen import positions as packed_positions
 
-__all__ = ["AbsoluteEncoding", "PositionalScheme", "check_heads"]
+__all__ = ["AbsoluteEncoding", "PositionalScheme", "attention_for", "check_heads"]
 
 
 class PositionalScheme:
@@ -49,8 +50,16 @@ class PositionalScheme:
         return {}
 
     def attention_module(self, mha: nn.Module) -> nn.Module:
-        """The attention module to use in place of ``mha`` (default: ``mha`` itself)."""
-        return mha
+        """The attention module to use in place of ``mha``: ``attention_for(self, mha)``."""
+        return attention_for(self, mha)
+
+
+@singledispatch
+def attention_for(scheme: PositionalScheme, mha: nn.Module) -> nn.Module:
+    """The attention module a scheme needs in place of ``mha`` (default: ``mha`` itself).
+    A scheme whose attention is a module of its own (Shaw's tables) registers it from
+    ``selfattn.nn``, the layer that holds attention modules, so positions never import it."""
+    return mha
 
 
 def check_heads(scheme: nn.Module, built: int, num_heads: int) -> None:

@@ -30,6 +30,8 @@ from typing import Any
 
 import torch
 
+from .runs import example_weights, read_run
+
 __all__ = ["RunAttention", "add_subparser", "draw_run_attention", "example_weights", "form_of",
            "read_run", "run_attention"]
 
@@ -51,56 +53,9 @@ class RunAttention:
     source: str                        # where the set came from
 
 
-def example_weights(model: torch.nn.Module, example) -> list[torch.Tensor]:
-    """Each layer's ``(heads, n, n)`` attention weights for one ``VectorSet`` (eval mode, no grad)."""
-    from ..data import collate
-
-    batch = collate([example], "padded", "none")
-    model.eval()
-    with torch.no_grad():
-        _, weights = model(batch.x, batch.mask, edge_index=batch.edge_index, grids=batch.grids,
-                           return_weights=True)
-    return [w[0] for w in weights]
-
-
 def _pick_default(examples) -> int:
     """The set closest to 20 vectors (first on ties): readable sizes, as the run's plots."""
     return min(range(len(examples)), key=lambda i: (abs(len(examples[i]) - 20), i))
-
-
-def read_run(run: str | Path) -> tuple[dict, Any, dict, dict, torch.nn.Module]:
-    """``selfattn.train.load_run(run)`` with a one-line error naming the file for each way a
-    folder is not a readable run: missing, a ``selfattn demo`` folder (which keeps no
-    model), a corrupt ``config.yaml``, weights that are not safetensors or do not fit."""
-    import yaml
-    from safetensors import SafetensorError
-
-    from ..train import load_run
-
-    run = Path(run)
-    if not run.is_dir():
-        raise FileNotFoundError(f"RUN: expected a run directory written by 'selfattn train', got {run} "
-                                f"({'not a directory' if run.exists() else 'missing'})")
-    if not (run / "config.yaml").is_file() and (run / "metrics.json").is_file() \
-            and (run / "attention.png").is_file():
-        raise FileNotFoundError(
-            f"RUN: {run} holds no model to reload (no config.yaml): it is a 'selfattn demo' folder, whose "
-            f"attention is drawn in {run / 'attention.png'} and {run / 'attention.html'}; viz attention "
-            "reads run directories written by 'selfattn train' (e.g. runs/pos)")
-    weights = run / "model.safetensors"
-    weights = weights if weights.is_file() else run / "checkpoints" / "best.safetensors"
-    try:
-        return load_run(run)
-    except SafetensorError as error:
-        raise ValueError(f"{weights}: not a readable safetensors file ({error})") from error
-    except yaml.YAMLError as error:
-        problem = " ".join(str(error).split())
-        raise ValueError(f"{run / 'config.yaml'}: not readable YAML ({problem})") from error
-    except RuntimeError as error:
-        if not str(error).startswith("Error(s) in loading state_dict"):
-            raise
-        first = str(error).splitlines()[0]
-        raise ValueError(f"{weights}: does not fit the model of {run / 'config.yaml'} ({first})") from error
 
 
 def run_attention(run: str | Path, input: str | Path | None = None,

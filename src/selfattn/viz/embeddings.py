@@ -125,7 +125,7 @@ def run_vectors(run: str | Path, words: Sequence[str]) -> tuple[list[str], np.nd
     import torch
 
     from ..data import Vocabulary
-    from .attention import read_run
+    from .runs import read_run
 
     cfg, _, spec, state, model = read_run(run)
     tables = getattr(getattr(model, "embed", None), "tables", None)

@@ -69,7 +69,7 @@ def same_class_share(weights: list[torch.Tensor], edge_index: torch.Tensor, labe
 
 def run_attention_stats(run: str | Path, count: int = 100) -> dict:
     """The numbers of the module docstring over the first ``count`` test sets of ``run``."""
-    from .attention import example_weights, read_run
+    from .runs import example_weights, read_run
 
     if count < 1:
         raise ValueError(f"count: expected at least one set, got {count}")

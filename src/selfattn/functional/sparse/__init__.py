@@ -1,17 +1,20 @@
 """Exact sparse attention kernels: windows, block-sparse patterns, 2-D neighbourhoods, graphs.
 
-Importing this package registers four kernels with ``selfattn.functional.attention``'s
-dispatcher, ahead of the dense ones (``import selfattn.patterns`` imports it):
+A pattern names the kernel that computes it (``pattern.kernel``); a planner registered for
+its type (``functools.singledispatch``) turns it into work for one of two engines:
 
-* ``window``: ``WindowPattern`` (blocked band tiles, ``window.py``);
-* ``block_sparse``: Longformer, BigBird, block layouts, Sparse Transformer (``blocks.py``);
-* ``neighborhood2d``: ``Neighborhood2DPattern`` (``grid.py``);
-* ``graph``: ``GraphPattern`` (CSR products + segment softmax, ``graph.py``).
+* **tiles** (``tile_plan.plan_tiles`` -> ``tiles.py``, fused path ``tiles_flash.py``): the
+  ``window``, ``block_sparse`` and ``neighborhood2d`` kernels; planners in ``window.py``,
+  ``blocks.py``, ``grid.py``;
+* **edges** (``graph.plan_edges`` -> ``graph.py``: CSR products + segment softmax): the
+  ``graph`` kernel.
 
-Each takes only its patterns, and its ``unsupported`` reason also says when dense
-attention with the pattern's mask is faster (small or dense inputs; ``select.py``), so
-``attention(..., pattern=p)`` runs the fastest exact kernel and ``choose_kernel`` says
-why. ``sparse_attention`` runs the pattern's sparse kernel whatever the size.
+``KERNELS`` below is the one list of sparse kernels; importing ``selfattn.functional``
+registers them with the dispatcher ahead of the dense ones. A kernel takes a call when the
+pattern names it and its engine has a planner for the pattern's type; in auto mode it
+also waits for the pattern's measured crossover (``select.py``), so ``attention(...,
+pattern=p)`` runs the fastest exact kernel and ``choose_kernel`` says why.
+``sparse_attention`` runs the pattern's sparse kernel whatever the size.
 """
 
 from __future__ import annotations
@@ -24,40 +27,62 @@ import torch
 
 from ..call import AttentionCall, make_call
 from ..dispatch import Kernel, register_kernel
-from .blocks import block_parts, block_sparse_exact_reason, block_sparse_kernel
-from .graph import graph_attention, graph_exact_reason, graph_kernel, segment_softmax
-from .grid import grid_parts, neighborhood_exact_reason, neighborhood_kernel
+from . import blocks as _blocks  # noqa: F401  (registers the block-sparse planners)
+from . import grid as _grid  # noqa: F401  (registers the 2-D neighbourhood planner)
+from .blocks import block_parts
+from .graph import edge_kernel, graph_attention, has_edge_plan, plan_edges, segment_softmax
+from .grid import grid_parts
 from .packed import packed_inputs
 from .select import speed_reason
-from .tiles import TileContext, TilePart, run_tiles
+from .tile_plan import TileContext, TilePart, clear_plan_cache, has_tile_plan, plan_tiles, tile_parts
+from .tiles import run_tiles, tile_kernel
 from .varlen import pattern_varlen_attention
-from .window import window_attention, window_exact_reason, window_kernel, window_parts
+from .window import window_attention, window_parts
 
 __all__ = [
-    "SPARSE_KERNELS",
+    "KERNELS",
+    "SparseKernel",
     "TileContext",
     "TilePart",
     "block_parts",
+    "clear_plan_cache",
     "graph_attention",
     "grid_parts",
     "packed_inputs",
     "pattern_varlen_attention",
+    "plan_edges",
+    "plan_tiles",
     "run_tiles",
     "segment_softmax",
     "sparse_attention",
+    "sparse_kernel_for",
+    "tile_parts",
     "window_attention",
     "window_parts",
 ]
 
 Run = Callable[[AttentionCall], tuple[torch.Tensor, torch.Tensor | None]]
+ENGINES: dict[str, tuple[Run, Callable[[object], bool]]] = {
+    "tiles": (tile_kernel, has_tile_plan),
+    "edges": (edge_kernel, has_edge_plan),
+}
 
 
 @dataclass(frozen=True)
 class SparseKernel:
     name: str
-    run: Run
-    exact_reason: Callable[[AttentionCall], str | None]
+    engine: str
     description: str
+
+    def exact_reason(self, call: AttentionCall) -> str | None:
+        pattern = call.pattern
+        if pattern is None or getattr(pattern, "kernel", None) != self.name:
+            return f"the pattern is not one the {self.name!r} kernel computes" if pattern is not None \
+                else "no sparse pattern"
+        if not ENGINES[self.engine][1](pattern):
+            return f"no {self.engine} planner is registered for {type(pattern).__name__}"
+        pattern.check_lengths(call.shape[2], call.shape[3])  # wrong lengths are an error, not a reason
+        return None
 
     def unsupported(self, call: AttentionCall) -> str | None:
         why = self.exact_reason(call)
@@ -65,25 +90,29 @@ class SparseKernel:
             why = "an empty input (a zero-size axis): the dense kernels handle it"
         return why
 
-    def slower(self, call: AttentionCall) -> str | None:
-        """Auto mode only: below the measured crossover a dense kernel is faster."""
-        return speed_reason(self.name, call)
+    def run(self, call: AttentionCall) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return ENGINES[self.engine][0](call)
 
 
-SPARSE_KERNELS = (
-    SparseKernel("window", window_kernel, window_exact_reason,
-                 "blocked sliding-window tiles, O(L * width)"),
-    SparseKernel("block_sparse", block_sparse_kernel, block_sparse_exact_reason,
-                 "tiles over the blocks of a block-sparse pattern"),
-    SparseKernel("neighborhood2d", neighborhood_kernel, neighborhood_exact_reason,
-                 "tiles of grid cells over their neighbourhood regions"),
-    SparseKernel("graph", graph_kernel, graph_exact_reason,
-                 "sparse products along the edges + segment softmax, O(E)"),
+KERNELS = (
+    SparseKernel("window", "tiles", "blocked sliding-window tiles, O(L * width)"),
+    SparseKernel("block_sparse", "tiles", "tiles over the blocks (or gathered key lists) of the pattern"),
+    SparseKernel("neighborhood2d", "tiles", "tiles of grid cells over their neighbourhood regions"),
+    SparseKernel("graph", "edges", "sparse products along the edges + segment softmax, O(E)"),
 )
 
-for _k in SPARSE_KERNELS:
-    register_kernel(Kernel(_k.name, _k.run, _k.unsupported, _k.description, slower=_k.slower),
-                    before="sdpa")
+for _k in KERNELS:
+    register_kernel(Kernel(_k.name, _k.run, _k.unsupported, _k.description,
+                           slower=speed_reason), before="sdpa")
+
+
+def sparse_kernel_for(pattern: Any) -> SparseKernel:
+    """The sparse kernel that computes ``pattern``."""
+    for kern in KERNELS:
+        if kern.name == getattr(pattern, "kernel", None):
+            return kern
+    raise ValueError(f"pattern: no sparse kernel computes {pattern!r} (its kernel: "
+                     f"{getattr(pattern, 'kernel', None)!r}; sparse kernels: {[k.name for k in KERNELS]})")
 
 
 def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, pattern: Any, *,
@@ -94,14 +123,10 @@ def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, pattern:
     arguments and shapes as ``selfattn.functional.attention``; weights are dense
     ``(B, H, Lq, Lk)``."""
     call = make_call(q, k, v, pattern=pattern, need_weights=return_weights, **options)
-    reasons = {}
-    for kern in SPARSE_KERNELS:
-        why = kern.exact_reason(call)
-        if why is None:
-            break
-        reasons[kern.name] = why
-    else:
-        raise ValueError(f"pattern: no sparse kernel computes {pattern!r}: {reasons}")
+    kern = sparse_kernel_for(pattern)
+    why = kern.exact_reason(call)
+    if why is not None:
+        raise ValueError(f"pattern: the {kern.name!r} kernel cannot compute {pattern!r}: {why}")
     if min(call.shape) == 0 or call.q.shape[-1] == 0:
         b, h, lq, lk = call.shape
         anchor = (q.sum() + k.sum() + v.sum()) * 0  # keeps zero gradients flowing

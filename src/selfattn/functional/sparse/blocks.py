@@ -21,20 +21,17 @@ Either way every (query, key) pair is computed in exactly one part, so the cost 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
 
 import torch
 
 from ...patterns.block import BlockSparsePattern, LongformerPattern, num_blocks
 from ...patterns.sparse_transformer import FixedPattern, StridedPattern
 from ...patterns.window import WindowPattern
-from ..call import AttentionCall
-from .tiles import TileContext, TilePart, dense_weights, run_tiles
+from .tile_plan import TilePart, plan_tiles, tile_parts
 from .window import window_parts
 
-__all__ = ["BLOCK_PATTERNS", "block_parts", "block_sparse_exact_reason", "block_sparse_kernel"]
+__all__ = ["block_parts", "layout_parts", "ragged_parts"]
 
-BLOCK_PATTERNS = (BlockSparsePattern, LongformerPattern, StridedPattern, FixedPattern)
 _MAX_PARTS = 8
 Allows = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -81,11 +78,8 @@ def layout_parts(layout: torch.Tensor, bs: int, n: int, allows: Allows,
     return parts
 
 
-def _longformer_block(pattern: LongformerPattern) -> int:
-    return 32 if pattern.window <= 128 else 64
-
-
-def _strided_parts(pattern: StridedPattern, n: int, device: torch.device | None) -> list[TilePart]:
+@plan_tiles.register
+def _strided_parts(pattern: StridedPattern, n: int, lk: int, device: torch.device) -> list[TilePart]:
     l = pattern.stride
     local = WindowPattern(l - 1, 0 if pattern.causal else l - 1)
     parts = list(window_parts(local, n, n, device).parts)  # a copy: the window plan is cached, shared
@@ -113,7 +107,8 @@ def _strided_parts(pattern: StridedPattern, n: int, device: torch.device | None)
     return parts
 
 
-def _fixed_parts(pattern: FixedPattern, n: int, device: torch.device | None) -> list[TilePart]:
+@plan_tiles.register
+def _fixed_parts(pattern: FixedPattern, n: int, lk: int, device: torch.device) -> list[TilePart]:
     l, c = pattern.block, pattern.summary
     bq = l * max(1, 32 // l)
     t = -(-n // bq)
@@ -138,46 +133,25 @@ def _fixed_parts(pattern: FixedPattern, n: int, device: torch.device | None) -> 
     return parts + ragged_parts(q_rows, k_rows, lens, others, n)
 
 
-def block_parts(pattern: object, n: int, device: torch.device | None = None) -> list[TilePart]:
-    """The tiles that compute ``pattern`` on a sequence of ``n`` (cached per pattern object)."""
-    return _block_plan(pattern, n, torch.device("cpu") if device is None else torch.device(device))
-
-
-@lru_cache(maxsize=16)
-def _block_plan(pattern: object, n: int, device: torch.device) -> list[TilePart]:
-    if isinstance(pattern, StridedPattern):
-        return _strided_parts(pattern, n, device)
-    if isinstance(pattern, FixedPattern):
-        return _fixed_parts(pattern, n, device)
-    if isinstance(pattern, LongformerPattern):
-        bs = _longformer_block(pattern)
-        layout = pattern.block_layout(n, bs)
-    else:
-        assert isinstance(pattern, BlockSparsePattern)
-        bs = pattern.block_size
-        layout = pattern.layout(num_blocks(n, bs))
-
+def _pair_rule(pattern: BlockSparsePattern | LongformerPattern, n: int) -> Allows:
     def allows(qp: torch.Tensor, kp: torch.Tensor) -> torch.Tensor:
         return pattern.allows(qp.clamp(max=n - 1), kp.clamp(max=n - 1), n)
 
-    return layout_parts(layout, bs, n, allows, device)
+    return allows
 
 
-def block_sparse_exact_reason(call: AttentionCall) -> str | None:
-    """None if the block-sparse kernel computes this call exactly, else why not."""
-    if not isinstance(call.pattern, BLOCK_PATTERNS):
-        return "the pattern is not block-sparse (Longformer, BigBird, BlockSparse, Strided, Fixed)"
-    _, _, lq, lk = call.shape
-    if lq != lk:
-        raise ValueError(f"pattern: {call.pattern!r} is a self-attention pattern; expected Lq == Lk, "
-                         f"got Lq={lq}, Lk={lk}")
-    return None
+@plan_tiles.register
+def _layout_plan(pattern: BlockSparsePattern, n: int, lk: int, device: torch.device) -> list[TilePart]:
+    layout = pattern.layout(num_blocks(n, pattern.block_size))
+    return layout_parts(layout, pattern.block_size, n, _pair_rule(pattern, n), device)
 
 
-def block_sparse_kernel(call: AttentionCall) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``Kernel.run`` for the block-sparse patterns; weights are dense."""
-    lq = call.shape[2]
-    ctx = TileContext(call)
-    parts = block_parts(call.pattern, lq, call.q.device)
-    out, weights = run_tiles(ctx, parts)
-    return out, (dense_weights(ctx, parts, weights) if weights is not None else None)
+@plan_tiles.register
+def _longformer_plan(pattern: LongformerPattern, n: int, lk: int, device: torch.device) -> list[TilePart]:
+    bs = 32 if pattern.window <= 128 else 64
+    return layout_parts(pattern.block_layout(n, bs), bs, n, _pair_rule(pattern, n), device)
+
+
+def block_parts(pattern: object, n: int, device: torch.device | None = None) -> list[TilePart]:
+    """The tiles that compute a self-attention ``pattern`` on a sequence of ``n`` (cached)."""
+    return tile_parts(pattern, n, n, device)

@@ -18,6 +18,7 @@ autograd on the same primitives. Half precision runs in float32 (``run_graph``).
 
 from __future__ import annotations
 
+from functools import singledispatch
 from typing import Any
 
 import torch
@@ -38,7 +39,7 @@ from ..normalize import check_normalize
 from ..precision import HALF
 from .csr import CSR, _sddmm, _spmm, sddmm, spmm
 
-__all__ = ["graph_attention", "graph_csr", "graph_exact_reason", "graph_kernel", "segment_softmax"]
+__all__ = ["edge_kernel", "graph_attention", "graph_csr", "has_edge_plan", "plan_edges", "segment_softmax"]
 
 _NEG_INF = float("-inf")
 
@@ -49,6 +50,23 @@ def graph_csr(pattern: GraphPattern, device: torch.device | None = None) -> tupl
     rows = torch.repeat_interleave(torch.arange(pattern.num_targets, device=crow.device),
                                    crow[1:] - crow[:-1], output_size=int(col.shape[0]))
     return CSR(crow, col, crow_t, col_t, order_t, rows, pattern.num_targets, pattern.num_sources), order
+
+
+@singledispatch
+def plan_edges(pattern: object, lq: int, lk: int, device: torch.device) -> CSR:
+    """The edges that compute ``pattern`` on ``Lq`` targets and ``Lk`` sources, as CSR (one
+    registration per pattern type: ``@plan_edges.register``)."""
+    raise TypeError(f"pattern: no edge planner for {type(pattern).__name__}")
+
+
+def has_edge_plan(pattern: object) -> bool:
+    return plan_edges.dispatch(type(pattern)) is not plan_edges.dispatch(object)
+
+
+@plan_edges.register
+def _plan(pattern: GraphPattern, lq: int, lk: int, device: torch.device) -> CSR:
+    pattern.check_lengths(lq, lk)
+    return graph_csr(pattern, device)[0]
 
 
 def segment_softmax(scores: torch.Tensor, index: torch.Tensor, num_segments: int) -> torch.Tensor:
@@ -196,20 +214,11 @@ def _edge_terms(call: AttentionCall, csr: CSR) -> tuple[torch.Tensor | None, tor
     return allowed, bias
 
 
-def graph_exact_reason(call: AttentionCall) -> str | None:
-    """None if the graph kernel computes this call exactly, else why not."""
-    if not isinstance(call.pattern, GraphPattern):
-        return "the pattern is not a GraphPattern"
-    call.pattern.check_lengths(call.shape[2], call.shape[3])
-    return None
-
-
-def graph_kernel(call: AttentionCall) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``Kernel.run`` for ``attention(..., pattern=GraphPattern)``; weights are dense."""
-    pattern: GraphPattern = call.pattern
+def edge_kernel(call: AttentionCall) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``Kernel.run`` of the edge kernel: the pattern's edges (``plan_edges``), scored and
+    normalised per target; weights are dense."""
     b, h, lq, lk = call.shape
-    pattern.check_lengths(lq, lk)
-    csr, _ = graph_csr(pattern, call.q.device)
+    csr = plan_edges(call.pattern, lq, lk, call.q.device)
     allowed, bias = _edge_terms(call, csr)
     out, w = run_graph(call.q, call.k, call.v, csr, allowed=allowed, bias=bias, score=call.score,
                        normalize=call.normalize, scale=call.scale, dropout_p=call.dropout_p,

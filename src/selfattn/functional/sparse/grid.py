@@ -15,10 +15,9 @@ from functools import lru_cache
 import torch
 
 from ...patterns.grid import Neighborhood2DPattern, axis_window
-from ..call import AttentionCall
-from .tiles import TileContext, TilePart, dense_weights, run_tiles
+from .tile_plan import TilePart, plan_tiles
 
-__all__ = ["grid_parts", "neighborhood_exact_reason", "neighborhood_kernel"]
+__all__ = ["grid_parts"]
 
 
 def tile_shape(kernel_size: tuple[int, int]) -> tuple[int, int]:
@@ -82,18 +81,7 @@ def _grid_plan(pattern: Neighborhood2DPattern, device: torch.device,
                      q_rows=q_rows, k_rows=k_rows)]
 
 
-def neighborhood_exact_reason(call: AttentionCall) -> str | None:
-    """None if the neighbourhood kernel computes this call exactly, else why not."""
-    if not isinstance(call.pattern, Neighborhood2DPattern):
-        return "the pattern is not a Neighborhood2DPattern"
-    call.pattern.check_length(call.shape[2], call.shape[3])
-    return None
-
-
-def neighborhood_kernel(call: AttentionCall) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``Kernel.run`` for ``attention(..., pattern=Neighborhood2DPattern)``; weights dense."""
-    call.pattern.check_length(call.shape[2], call.shape[3])
-    ctx = TileContext(call)
-    parts = grid_parts(call.pattern, call.q.device)
-    out, weights = run_tiles(ctx, parts)
-    return out, (dense_weights(ctx, parts, weights) if weights is not None else None)
+@plan_tiles.register
+def _plan(pattern: Neighborhood2DPattern, lq: int, lk: int, device: torch.device) -> list[TilePart]:
+    pattern.check_lengths(lq, lk)
+    return _grid_plan(pattern, device, None)

@@ -1,12 +1,8 @@
 """Tiles: the engine behind the window, block-sparse and 2-D neighbourhood kernels.
 
-A sparse pattern is computed as a set of dense tiles. A *part* cuts the queries into tiles
-of ``bq`` rows; tile ``t`` attends to ``m`` key rows, either a band of the sequence
-(``k_rows=None``: rows ``t * bq - k_offset + c``, read through a strided view, no copy) or
-rows gathered by index (``k_rows``). ``allowed`` says which (query, key) pairs of each
-tile belong to the part, so each tile is a small masked dense attention, and the cost is
-``O(L * m)`` instead of ``O(L^2)``. A pattern may need several parts (a window plus a
-strided column, say); a query then normalises jointly over every part it appears in.
+A pattern's planner (``tile_plan.plan_tiles``) cuts it into parts of dense tiles; each
+tile is a small masked dense attention, so the cost is ``O(L * m)`` instead of ``O(L^2)``.
+``tile_kernel`` is the ``Kernel.run`` of every tile kernel: plan, then run the parts.
 
 Two paths compute the same thing:
 
@@ -23,100 +19,21 @@ explicit path runs on float32 copies; both return the input dtype.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
 
-from ..bias import ScoreBias
 from ..call import AttentionCall
 from ..normalize import normalize_scores
 from ..precision import HALF, upcast
+from . import tiles_flash
+from .tile_plan import TileContext, TilePart, pair_terms, tile_parts, tile_rows
 
-__all__ = ["TileContext", "TilePart", "dense_weights", "pair_terms", "run_explicit", "run_tiles"]
+__all__ = ["TileContext", "TilePart", "dense_weights", "pair_terms", "run_explicit", "run_tiles",
+           "tile_kernel"]
 
 _NEG_INF = float("-inf")
-
-
-@dataclass
-class TilePart:
-    """One family of tiles (see the module docstring).
-
-    ``allowed``: bool ``(T|1, bq, m)``, the pattern's pairs that this part computes.
-    ``q_rows``: ``(T, bq)`` query rows (``Lq`` marks padding), or None for consecutive
-    blocks (tile ``t`` holds rows ``t*bq .. t*bq + bq - 1``; rows >= Lq are padding).
-    ``k_rows``: ``(T|1, m)`` key rows (``Lk`` marks padding), or None for the band of rows
-    ``t*bq - k_offset + c`` (only when ``Lq == Lk``; rows outside ``[0, Lk)`` are invalid).
-    Within one tile, every valid key row appears at most once.
-    """
-
-    bq: int
-    m: int
-    num_tiles: int
-    allowed: torch.Tensor
-    q_rows: torch.Tensor | None = None
-    k_rows: torch.Tensor | None = None
-    k_offset: int = 0
-    cache: dict = field(default_factory=dict, repr=False, compare=False)
-
-    def q_index(self, device: torch.device) -> torch.Tensor:
-        if self.q_rows is not None:
-            return self.q_rows
-        return torch.arange(self.num_tiles * self.bq, device=device).view(self.num_tiles, self.bq)
-
-    def k_index(self, device: torch.device) -> torch.Tensor:
-        if self.k_rows is not None:
-            return self.k_rows
-        t = torch.arange(self.num_tiles, device=device)[:, None] * self.bq
-        return t - self.k_offset + torch.arange(self.m, device=device)[None, :]
-
-
-@dataclass
-class TileContext:
-    """A validated call plus what packed input adds: ``segments`` ``(L,)`` (the set of each
-    row; pairs across sets are not allowed) and ``positions`` ``(L,)`` (a row's position
-    inside its set, for a ``ScoreBias``). Packed input has batch 1 and ``Lq == Lk``."""
-
-    call: AttentionCall
-    segments: torch.Tensor | None = None
-    positions: torch.Tensor | None = None
-
-
-# -- the pairs of a part: masks and biases --------------------------------------------------
-def pair_terms(ctx: TileContext, part: TilePart) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``allowed`` bool and ``bias`` float (or None), both ``(B|1, H|1, T|1, bq, m)``."""
-    call = ctx.call
-    _, _, lq, lk = call.shape
-    dev = call.q.device
-    qi, kj = part.q_index(dev), part.k_index(dev)
-    qc, kc = qi.clamp(0, max(lq - 1, 0)), kj.clamp(0, max(lk - 1, 0))
-    qcol, krow = qc[..., :, None], kc[..., None, :]
-    allowed = part.allowed & (qi < lq)[..., :, None] & ((kj >= 0) & (kj < lk))[..., None, :]
-    if call.causal:
-        allowed = allowed & (krow <= qcol + (lk - lq))
-    if ctx.segments is not None:
-        allowed = allowed & (ctx.segments[qcol] == ctx.segments[krow])
-    allowed = allowed[None, None]
-    if call.key_mask is not None:
-        allowed = allowed & call.key_mask[:, kc][:, None, :, None, :]
-    if call.mask is not None:
-        m4 = call.mask if call.mask.dim() == 4 else call.mask[None, None]
-        allowed = allowed & m4[:, :, qcol, krow]
-    bias = None
-    if isinstance(call.bias, ScoreBias):
-        if ctx.positions is not None:
-            qp, kp = ctx.positions[qcol], ctx.positions[krow]
-        else:
-            qp, kp = qcol + (lk - lq), krow
-        bias = call.bias.pairwise(qp, kp).to(call.q.dtype)[None]
-    elif call.bias is not None:
-        b4 = call.bias if call.bias.dim() == 4 else call.bias[None, None]
-        bias = b4[:, :, qcol, krow]
-    if bias is not None and bool(torch.isneginf(bias).any()):
-        finite = bias > _NEG_INF  # an additive -inf is a mask
-        allowed = allowed & finite
-        bias = bias.masked_fill(~finite, 0.0)
-    return allowed, bias
 
 
 # -- tiles of q, k, v (explicit path: autograd-friendly views and gathers) -------------------
@@ -137,11 +54,6 @@ def k_tiles(x: torch.Tensor, part: TilePart) -> torch.Tensor:
         x = F.pad(x, (0, 0, part.k_offset, max(0, total - part.k_offset - n)))[:, :, :total]
         return x.unfold(2, part.m, part.bq).transpose(-1, -2)
     return torch.cat([x, x.new_zeros(b, h, 1, d)], 2)[:, :, part.k_rows]
-
-
-def _rows(part: TilePart, lq: int, device: torch.device) -> torch.Tensor:
-    """``(T, bq)`` output row of every tile row, ``lq`` for padding."""
-    return part.q_index(device).clamp(max=lq)
 
 
 # -- explicit path ---------------------------------------------------------------------------
@@ -211,7 +123,7 @@ def run_explicit(ctx: TileContext, parts: list[TilePart]
     if len(parts) == 1 and parts[0].q_rows is None:
         weights = [normalize_scores(scores[0], allowed[0], call.normalize)]
     else:
-        rows = [_rows(p, lq, dev) for p in parts]
+        rows = [tile_rows(p, lq, dev) for p in parts]
         weights = _joint_normalize(scores, allowed, rows, lq, call.normalize)
     out = None
     for part, w in zip(parts, weights, strict=True):
@@ -221,7 +133,7 @@ def run_explicit(ctx: TileContext, parts: list[TilePart]
             o = o.reshape(b, h, -1, o.shape[-1])[:, :, :lq]
         else:
             acc = o.new_zeros(b, h, lq + 1, o.shape[-1])
-            rows = _rows(part, lq, dev).reshape(-1)
+            rows = tile_rows(part, lq, dev).reshape(-1)
             o = acc.index_add(2, rows, o.reshape(b, h, -1, o.shape[-1]))[:, :, :lq]
         out = o if out is None else out + o
     assert out is not None
@@ -231,8 +143,6 @@ def run_explicit(ctx: TileContext, parts: list[TilePart]
 def run_tiles(ctx: TileContext, parts: list[TilePart]
               ) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
     """The output ``(B, H, Lq, Dv)`` and, with ``need_weights``, each part's tile weights."""
-    from . import tiles_flash  # the fused path builds on this module (import cycle otherwise)
-
     if tiles_flash.flash_supported(ctx.call) is None:
         return tiles_flash.run_flash(ctx, parts), None
     dtype = ctx.call.q.dtype
@@ -250,10 +160,20 @@ def dense_weights(ctx: TileContext, parts: list[TilePart], weights: list[torch.T
     dev = call.q.device
     dense = weights[0].new_zeros(b, h, lq + 1, lk + 1)
     for part, w in zip(parts, weights, strict=True):
-        qi = _rows(part, lq, dev)
+        qi = tile_rows(part, lq, dev)
         kj = part.k_index(dev)
         kj = torch.where((kj >= 0) & (kj < lk), kj, torch.full_like(kj, lk))
         idx = (qi[..., :, None] * (lk + 1) + kj[..., None, :]).expand(w.shape[-3:]).reshape(-1)
         dense = dense.reshape(b, h, -1).index_add(2, idx, w.expand(b, h, *w.shape[2:]).reshape(b, h, -1))
         dense = dense.view(b, h, lq + 1, lk + 1)
     return dense[:, :, :lq, :lk]
+
+
+def tile_kernel(call: AttentionCall) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``Kernel.run`` of the tile kernels: the pattern's parts (``tile_parts``), run by
+    ``run_tiles``; weights dense ``(B, H, Lq, Lk)``."""
+    _, _, lq, lk = call.shape
+    ctx = TileContext(call)
+    parts = tile_parts(call.pattern, lq, lk, call.q.device)
+    out, weights = run_tiles(ctx, parts)
+    return out, (dense_weights(ctx, parts, weights) if weights is not None else None)

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from ..bias import ScoreBias
 from ..call import AttentionCall
 from ..precision import accumulation_dtype
-from .tiles import TileContext, TilePart, _rows, pair_terms
+from .tile_plan import TileContext, TilePart, pair_terms, tile_rows
 
 __all__ = ["flash_supported", "run_flash"]
 
@@ -203,7 +203,8 @@ def _q_grad(g: torch.Tensor, part: TilePart, n: int) -> torch.Tensor:
     if part.q_rows is None:
         return g.reshape(nbh, -1, d)[:, :n]
     acc = g.new_zeros(nbh, n + 1, d, dtype=accumulation_dtype(g.dtype))
-    return acc.index_add_(1, _rows(part, n, g.device).reshape(-1), g.reshape(nbh, -1, d).to(acc.dtype))[:, :n]
+    rows = tile_rows(part, n, g.device).reshape(-1)
+    return acc.index_add_(1, rows, g.reshape(nbh, -1, d).to(acc.dtype))[:, :n]
 
 
 # Gathered key tiles and the flash backward's key gradients hold one row per key *slot*
@@ -219,7 +220,7 @@ def _to_rows(x: torch.Tensor, part: TilePart, n: int, fill: float) -> torch.Tens
     if part.q_rows is None:
         return flat[:, :n]
     acc = x.new_full((nbh, n + 1, *x.shape[3:]), fill)
-    return acc.index_copy_(1, _rows(part, n, x.device).reshape(-1), flat)[:, :n]
+    return acc.index_copy_(1, tile_rows(part, n, x.device).reshape(-1), flat)[:, :n]
 
 
 class _FlashTiles(torch.autograd.Function):

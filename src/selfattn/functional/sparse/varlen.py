@@ -1,18 +1,21 @@
 """Sparse patterns on packed variable-length sets: ``values (N, H, D)`` + ``offsets (B + 1,)``.
 
-The pattern applies inside each set, with positions restarting at 0 in every set:
+The pattern applies inside each set, with positions restarting at 0 in every set. The route
+is a ``functools.singledispatch`` on the pattern's type (``packed_route``):
 
 * ``WindowPattern``: one pass over all ``N`` rows (``window_attention(..., offsets=)``);
   pairs across sets are masked, so no padding is ever built.
 * ``GraphPattern``: the packed batch of graphs *is* one graph (PyG ``Batch``): its
   ``edge_index`` is global; edges must stay inside their set.
-* Block-sparse and 2-D patterns depend on the set's length (global blocks at the end,
-  random blocks, the grid), so sets of equal length are batched together and each batch
-  goes through ``attention`` (which picks the sparse or a dense kernel by size).
+* every other pattern (the default route; block-sparse and 2-D patterns depend on the
+  set's length: global blocks at the end, random blocks, the grid): sets of equal length
+  are batched together and each batch goes through ``attention`` (which picks the sparse
+  or a dense kernel by size).
 """
 
 from __future__ import annotations
 
+from functools import singledispatch
 from typing import Any
 
 import torch
@@ -25,7 +28,9 @@ from .graph import graph_attention
 from .packed import packed_inputs
 from .window import window_attention
 
-__all__ = ["pattern_varlen_attention"]
+__all__ = ["packed_route", "pattern_varlen_attention"]
+
+Packed = torch.Tensor | tuple[torch.Tensor, Any]
 
 
 def pattern_varlen_attention(
@@ -54,23 +59,14 @@ def pattern_varlen_attention(
     Returns:
         ``(N, H, Dv)``, and the weights if asked.
     """
-    if isinstance(pattern, WindowPattern):
-        options.pop("kernel", None)
-        return window_attention(q, k, v, pattern, offsets=offsets, return_weights=return_weights,
-                                **options)
+    return packed_route(pattern, q, k, v, offsets, return_weights=return_weights, **options)
+
+
+@singledispatch
+def packed_route(pattern: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                 offsets: torch.Tensor, *, return_weights: bool = False, **options: Any) -> Packed:
+    """Default: sets of equal length batched together through ``attention`` (any pattern)."""
     packed_inputs(q, k, v, offsets, options)  # validates shapes, offsets and options
-    if isinstance(pattern, GraphPattern):
-        seg = segment_ids(offsets, q.shape[0])
-        ei = pattern.edge_index.to(seg.device)
-        cross = seg[ei[0]] != seg[ei[1]]
-        if bool(cross.any()):
-            e = int(torch.nonzero(cross)[0, 0])
-            raise ValueError(f"edge_index: edge {e} ({int(ei[0, e])} -> {int(ei[1, e])}) joins two "
-                             "different sets of offsets; packed graphs never share edges")
-        for name in ("causal", "kernel"):
-            if options.pop(name, None):
-                raise ValueError(f"{name}: not supported for packed graphs")
-        return graph_attention(q, k, v, pattern, return_weights=return_weights, **options)
     lengths = (offsets[1:] - offsets[:-1]).tolist()
     out = q.new_zeros(q.shape[0], q.shape[1], v.shape[2])
     weights: list[torch.Tensor | None] = [None] * len(lengths)
@@ -92,3 +88,29 @@ def pattern_varlen_attention(
             for g, s in enumerate(sets):
                 weights[s] = w[g]
     return (out, weights) if return_weights else out
+
+
+@packed_route.register
+def _window(pattern: WindowPattern, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+            offsets: torch.Tensor, *, return_weights: bool = False, **options: Any) -> Packed:
+    """One pass over all rows (the band never needs more than its own set)."""
+    options.pop("kernel", None)
+    return window_attention(q, k, v, pattern, offsets=offsets, return_weights=return_weights, **options)
+
+
+@packed_route.register
+def _graph(pattern: GraphPattern, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+           offsets: torch.Tensor, *, return_weights: bool = False, **options: Any) -> Packed:
+    """The packed batch of graphs is one graph; its edges must stay inside their sets."""
+    packed_inputs(q, k, v, offsets, options)
+    seg = segment_ids(offsets, q.shape[0])
+    ei = pattern.edge_index.to(seg.device)
+    cross = seg[ei[0]] != seg[ei[1]]
+    if bool(cross.any()):
+        e = int(torch.nonzero(cross)[0, 0])
+        raise ValueError(f"edge_index: edge {e} ({int(ei[0, e])} -> {int(ei[1, e])}) joins two "
+                         "different sets of offsets; packed graphs never share edges")
+    for name in ("causal", "kernel"):
+        if options.pop(name, None):
+            raise ValueError(f"{name}: not supported for packed graphs")
+    return graph_attention(q, k, v, pattern, return_weights=return_weights, **options)

@@ -10,7 +10,7 @@ cache) gathers each block's key range. Packed variable-length input is one long 
 whose pairs across sets are masked (the band never needs more than its own set).
 
 ``window_attention`` is the direct entry point (band-form weights ``(B, H, Lq, width)``);
-``attention(..., pattern=WindowPattern(...))`` dispatches here on its own.
+``attention(..., pattern=WindowPattern(...))`` runs the same plan (``plan_tiles``).
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ from typing import Any
 import torch
 
 from ...patterns.window import WindowPattern
-from ..call import AttentionCall, make_call
+from ..call import make_call
 from .packed import packed_inputs
-from .tiles import TileContext, TilePart, dense_weights, run_tiles
+from .tile_plan import TileContext, TilePart, plan_tiles
+from .tiles import run_tiles
 
-__all__ = ["window_attention", "window_exact_reason", "window_kernel", "window_parts"]
+__all__ = ["window_attention", "window_parts"]
 
 
 def block_size(width: int) -> int:
@@ -116,11 +117,9 @@ def _band_from_tiles(plan: WindowPlan, w: torch.Tensor, pattern: WindowPattern, 
     return out.index_copy(2, rows, g.reshape(b, h, -1, width))[:, :, :lq]
 
 
-def window_exact_reason(call: AttentionCall) -> str | None:
-    """None if the window kernel computes this call exactly, else why not."""
-    if not isinstance(call.pattern, WindowPattern):
-        return "the pattern is not a WindowPattern"
-    return None
+@plan_tiles.register
+def _plan(pattern: WindowPattern, lq: int, lk: int, device: torch.device) -> list[TilePart]:
+    return list(window_parts(pattern, lq, lk, device).parts)
 
 
 def _run(ctx: TileContext, pattern: WindowPattern) -> tuple[torch.Tensor, WindowPlan, list | None]:
@@ -128,13 +127,6 @@ def _run(ctx: TileContext, pattern: WindowPattern) -> tuple[torch.Tensor, Window
     plan = window_parts(pattern, lq, lk, ctx.call.q.device)
     out, weights = run_tiles(ctx, plan.parts)
     return out, plan, weights
-
-
-def window_kernel(call: AttentionCall) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``Kernel.run`` for ``attention(..., pattern=WindowPattern)``: weights are dense."""
-    ctx = TileContext(call)
-    out, plan, weights = _run(ctx, call.pattern)
-    return out, (dense_weights(ctx, plan.parts, weights) if weights is not None else None)
 
 
 def window_attention(
