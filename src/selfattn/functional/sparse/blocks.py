@@ -25,6 +25,7 @@ from collections.abc import Callable
 import torch
 
 from ...patterns.block import BlockSparsePattern, LongformerPattern, num_blocks
+from ...patterns.logsparse import LogSparsePattern
 from ...patterns.sparse_transformer import FixedPattern, StridedPattern
 from ...patterns.window import WindowPattern
 from .tile_plan import TilePart, plan_tiles, tile_parts
@@ -150,6 +151,24 @@ def _layout_plan(pattern: BlockSparsePattern, n: int, lk: int, device: torch.dev
 def _longformer_plan(pattern: LongformerPattern, n: int, lk: int, device: torch.device) -> list[TilePart]:
     bs = 32 if pattern.window <= 128 else 64
     return layout_parts(pattern.block_layout(n, bs), bs, n, _pair_rule(pattern, n), device)
+
+
+@plan_tiles.register
+def _logsparse_parts(pattern: LogSparsePattern, n: int, lk: int, device: torch.device) -> list[TilePart]:
+    """Tiles of 8 consecutive queries, each over the sorted union of its queries' keys
+    (itself and 1, 2, 4, ... back: a short band plus 8 keys per distance of 8 or more)."""
+    bq = 8
+    t = -(-n // bq)
+    q_rows = torch.arange(t * bq, device=device).view(t, bq)
+    q_rows = torch.where(q_rows < n, q_rows, torch.full_like(q_rows, n))
+    dists = torch.tensor([0] + [2**j for j in range(max(n - 1, 1).bit_length())], device=device)
+    keys = (q_rows[:, :, None] - dists).reshape(t, -1)
+    keys = torch.where((keys >= 0) & (keys < n), keys, torch.full_like(keys, n)).sort(1).values
+    dup = torch.zeros_like(keys, dtype=torch.bool)
+    dup[:, 1:] = keys[:, 1:] == keys[:, :-1]
+    keys = torch.where(dup, torch.full_like(keys, n), keys).sort(1).values
+    lengths = (keys < n).sum(1)
+    return ragged_parts(q_rows, keys, lengths, pattern.allows, n)
 
 
 def block_parts(pattern: object, n: int, device: torch.device | None = None) -> list[TilePart]:
