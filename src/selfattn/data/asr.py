@@ -46,7 +46,7 @@ TRAIN_VOICES = tuple(f"en-us+{v}" for v in (
     "m1", "m2", "m3", "m4", "m5", "m6", "f1", "f2", "f4", "Andy", "Annie", "david", "edward", "john",
     "linda", "paul", "steph", "zac", "Alex", "quincy"))
 DEV_VOICES = ("en-us+rob", "en-us+Gene")
-DEFAULT_TRAIN = 3000  # training sentences of the registry corpus (~3.2 h of speech)
+DEFAULT_TRAIN = 3000  # training sentences of the registry corpus (3.1 h of speech)
 TEST_VOICES = ("en-us+m7", "en-us+f5", "en-us+Mike", "en-us+robert")
 
 _WORD = re.compile(r"^(?:[A-Za-z]+|[a-z]*'[a-z]+|n't)$")

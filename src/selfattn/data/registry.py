@@ -224,7 +224,7 @@ def _generate_asr(folder: Path) -> None:
 
 register(DatasetEntry(
     name="espeak-asr", task="speech recognition, phonemes per frame (sequence / per-vector labels)",
-    size="3,450 utterances (~3.7 h): 3,000 OANC sentences x 20 voices, 150 x 2 dev, 150 x 4 held-out "
+    size="3,450 utterances (3.6 h): 3,000 OANC sentences x 20 voices, 150 x 2 dev, 150 x 4 held-out "
          "test voices, 150 seen-voice test; generated (seed 0)",
     licence="generated with espeak-ng (GPL-3.0 program; output is yours); OANC sentences for personal use",
     source=("generated", "espeak-ng"), generate=_generate_asr,

@@ -143,10 +143,10 @@ PRESETS: dict[str, dict] = {
     "asr": {
         "task": "asr",
         "data": {"units": "characters"},
-        "model": {"width": 144, "depth": 4, "heads": 4, "ff": 576, "dropout": 0.1, "pattern": "window",
+        "model": {"width": 144, "depth": 4, "heads": 4, "ff": 512, "dropout": 0.1, "pattern": "window",
                   "window": 16, "positional": "rope"},
-        "optim": {"lr": 0.002, "warmup_steps": 300},
-        "trainer": {"max_epochs": 30, "patience": 5, "batch_size": None, "max_tokens": 16000,
+        "optim": {"lr": 0.002, "warmup_steps": 200},
+        "trainer": {"max_epochs": 30, "patience": 5, "batch_size": None, "max_tokens": 6000,
                     "max_time_s": 1650, **_SMALL},
         "run": {"beam_size": 8},
     },
