@@ -13,7 +13,6 @@ from collections.abc import Sequence
 import torch
 
 __all__ = [
-    "check_dim",
     "check_dtype",
     "check_finite_positive",
     "check_ndim",
@@ -21,14 +20,7 @@ __all__ = [
     "check_same_device",
     "check_tensor",
     "check_vectors",
-    "shape_str",
 ]
-
-
-def shape_str(shape: Sequence[int | str | None]) -> str:
-    """``(2, 8, 'L', 64)``-style rendering of a shape; ``None`` or a name means "any"."""
-    parts = ["*" if s is None else str(s) for s in shape]
-    return "(" + ", ".join(parts) + ")"
 
 
 def check_tensor(name: str, x: object) -> torch.Tensor:
@@ -88,15 +80,6 @@ def check_probability(name: str, value: object) -> float:
     if not 0.0 <= v < 1.0:  # also False for NaN
         raise ValueError(f"{name}: expected a probability in [0, 1), got {value!r}")
     return v
-
-
-def check_dim(name: str, x: torch.Tensor, axis: int, expected: int, what: str) -> None:
-    """Check one axis; ``what`` says where the expected size comes from."""
-    if x.shape[axis] != expected:
-        raise ValueError(
-            f"{name}: expected size {expected} on axis {axis} ({what}), "
-            f"got shape {tuple(x.shape)}"
-        )
 
 
 def check_dtype(name: str, x: torch.Tensor, allowed: Sequence[torch.dtype] | str) -> None:

@@ -96,13 +96,6 @@ class AttentionCall:
         """(batch, heads, Lq, Lk)."""
         return (self.q.shape[0], self.q.shape[1], self.q.shape[2], self.k.shape[2])
 
-    @property
-    def has_mask(self) -> bool:
-        return (
-            self.mask is not None or self.key_mask is not None or self.causal
-            or self.pattern is not None
-        )
-
     def dense_allowed(self) -> torch.Tensor | None:
         """Every mask combined: bool ``(B|1, H|1, Lq, Lk)``, or None if all pairs allowed."""
         if "allowed" in self._cache:

@@ -77,15 +77,10 @@ def _always(call: AttentionCall) -> str | None:
     return None
 
 
-# Dropout sends F.sdpa on CPU to its math path with or without a mask or bias. flash_bias's
-# chunked dropout path, fwd+bwd with dropout 0.1 (no bias, a fixed ALiBi bias, key padding;
-# one thread; benchmarks/dropout_math_path.py), against it in the same rounds: at B*H 8 and 16
-# (head dim 32, 64) median 0.86x at L = 64, 1.01x at 128, 1.07x at 256, 1.10x at 512, 1.61x at
-# 1024; at B*H 128 (batch 32 x 4 heads, head dim 32, the presets' shape) 1.20x at L = 64,
-# 1.35x at 128, 1.31-1.47x at 256 and 512, 1.37x at 1024 (results/dropout_math_path_bh128*.json).
-# The break-even tracks the scores per call, B*H*Lq*Lk: even at 2^18 (B*H 16, L 128), ahead
-# from 2^19 (B*H 8, L 256; B*H 128, L 64) up to the largest measured, 2^27; it also keeps no
-# (B, H, Lq, Lk) weights or mask for the backward.
+# Dropout sends F.sdpa on CPU to its math path with or without a mask or bias; flash_bias's
+# chunked dropout path beats it from about this many scores per call, B*H*Lq*Lk, and keeps
+# no (B, H, Lq, Lk) weights or mask for the backward. Measured by
+# benchmarks/dropout_math_path.py: benchmarks/results/dropout_math_path*.json.
 DROPOUT_MIN_SCORES = 1 << 19
 
 
@@ -103,8 +98,8 @@ def _sdpa_slower(call: AttentionCall) -> str | None:
     b, h, lq, lk = call.shape
     if call.dropout_p > 0 and b * h * lq * lk >= DROPOUT_MIN_SCORES:
         return (f"dropout_p={call.dropout_p}: F.sdpa on CPU would run its math path, which "
-                f"flash_bias's chunked dropout beats at B*H*Lq*Lk = {b}*{h}*{lq}*{lk} (median "
-                f"1.07x to 1.61x from {DROPOUT_MIN_SCORES} scores, benchmarks/dropout_math_path.py)")
+                f"flash_bias's chunked dropout beats at B*H*Lq*Lk = {b}*{h}*{lq}*{lk} (from "
+                f"{DROPOUT_MIN_SCORES} scores: benchmarks/results/dropout_math_path*.json)")
     return None
 
 

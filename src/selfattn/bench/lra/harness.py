@@ -88,15 +88,12 @@ TINY = LRAScale(
     d_model=16, heads=2, layers=1, ff=32, speed_lengths=(32, 64), table_lengths=(32, 64),
     speed_rounds=2)
 
-#: 2 CPU cores, one torch thread, about 30 minutes for all tasks and attentions (measured:
-#: 1,840 s with other jobs on the two cores, load average 4-5), so the tasks are shortened
-#: to about 256 tokens: ListOps of 64-128 tokens; text documents of up
+#: 2 CPU cores, one torch thread, about 30 minutes for all tasks and attentions, so the
+#: tasks are shortened to about 256 tokens: ListOps of 64-128 tokens; text documents of up
 #: to 256 bytes; Fashion-MNIST at 14 x 14 (2 x 2 means: 196 tokens); Pathfinder at 16 x 16
 #: (256 pixels) with short paths (5-7 cells: the easy contour length). 200-300 steps of 16
-#: (one pass over 3,200-4,800 examples), learning rates tuned on full attention (measured
-#: test accuracy after the same steps: ListOps 0.33 at 2e-3, chance 0.16; text 0.58 at 4e-3;
-#: images 0.46 at 4e-3 vs 0.36 at 2e-3; Pathfinder 0.61 at 2e-3; at 150 steps and the old
-#: near-zero position initialisation every task but images stayed at chance).
+#: (one pass over 3,200-4,800 examples), learning rates tuned on full attention. Measured
+#: times and accuracies: benchmarks/results/lra_small.json (benchmarks/lra_small.py).
 SMALL = LRAScale(
     "small",
     tasks={"listops": TaskConfig(4800, 1000, 200, length=128, min_length=64),
