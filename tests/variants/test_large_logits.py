@@ -1,6 +1,10 @@
 """Every approximate variant keeps outputs and input gradients finite for attention logits
-from 1 up to 1e4, in float32 and float64, with padding and (where the method has one) the
-causal form: the scales a badly initialised or diverging model reaches in training."""
+from 1 up to 1e4, in float16, float32 and float64, with padding and (where the method has one) the
+causal form: the scales a badly initialised or diverging model reaches in training.
+
+In float16 the parameter gradients are not checked: a weight gradient sums products of
+inputs and output gradients over the batch, which at these scales leave float16's range in
+any layer (mixed precision keeps float32 master weights and scales the loss for this)."""
 
 from __future__ import annotations
 
@@ -41,9 +45,18 @@ def _at_scale(m: torch.nn.Module, x: torch.Tensor, target: float) -> torch.Tenso
     return x
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
-@pytest.mark.parametrize("scale", SCALES, ids=[f"logit{s:g}" for s in SCALES])
-@pytest.mark.parametrize("name", VARIANTS)
+def _cases():
+    for name in VARIANTS:
+        for scale in SCALES:
+            for dtype, tag in ((torch.float16, "f16"), (torch.float32, "f32"), (torch.float64, "f64")):
+                marks = []
+                if (name, scale, tag) == ("sinkhorn", 1e4, "f16"):
+                    marks = [pytest.mark.xfail(strict=True, reason="sinkhorn: non-finite x.grad "
+                                               "in float16 at logits 1e4 (not investigated here)")]
+                yield pytest.param(name, scale, dtype, id=f"{name}-logit{scale:g}-{tag}", marks=marks)
+
+
+@pytest.mark.parametrize("name,scale,dtype", list(_cases()))
 def test_outputs_and_input_gradients_stay_finite_at_large_logits(name, scale, dtype):
     m = make_variant(name).to(dtype)
     x = _at_scale(m, _x(dtype), scale)
@@ -57,7 +70,7 @@ def test_outputs_and_input_gradients_stay_finite_at_large_logits(name, scale, dt
         # A cotangent on every output: the real rows and the padded ones.
         (y * torch.linspace(-1, 1, E, dtype=dtype)).sum().backward()
         assert bool(torch.isfinite(xi.grad).all()), f"{name}: non-finite x.grad (causal={causal})"
-        for pname, p in m.named_parameters():
+        for pname, p in m.named_parameters() if dtype != torch.float16 else ():
             assert p.grad is None or bool(torch.isfinite(p.grad).all()), f"{name}: {pname}.grad"
         m.zero_grad()
 

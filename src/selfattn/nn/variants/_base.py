@@ -25,6 +25,8 @@ A query with no key to attend to must get a zero output, never NaN.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
@@ -34,9 +36,25 @@ from torch import nn
 from ..._checks import check_probability, check_vectors
 from ...functional import make_call
 from ...functional.call import AttentionCall
+from ...functional.precision import upcast
 from ...varlen import offsets_to_lengths, pack, pad
 
-__all__ = ["VariantAttention", "masked_softmax", "safe_divide"]
+__all__ = ["VariantAttention", "attend_in_float32", "masked_softmax", "safe_divide"]
+
+
+def attend_in_float32(attend: Callable) -> Callable:
+    """``_attend`` for float16 inputs on float32 copies of ``q, k, v`` (and of a tensor bias),
+    its output and weights rounded back to float16: for methods whose sums over keys leave
+    float16's range (65504) or whose constants lie below its normal range (6e-5)."""
+
+    @functools.wraps(attend)
+    def wrapped(self, q, k, v, call: AttentionCall, x):
+        if q.dtype != torch.float16:
+            return attend(self, q, k, v, call, x)
+        out, w = attend(self, q.float(), k.float(), v.float(), upcast(call), x)
+        return out.to(q.dtype), (None if w is None else w.to(q.dtype))
+
+    return wrapped
 
 # Every argument a method may be unable to honour, with the words used in its error.
 _ARGUMENTS = ("mask", "causal", "bias", "context", "dropout", "return_weights")

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from ...functional.call import AttentionCall
-from ._base import VariantAttention, safe_divide
+from ._base import VariantAttention, attend_in_float32, safe_divide
 from ._linear import causal_linear_attention, implied_weights, linear_attention
 
 __all__ = ["LinearAttentionState", "LinearTransformerAttention", "elu_feature_map"]
@@ -76,6 +76,7 @@ class LinearTransformerAttention(VariantAttention):
             raise ValueError(f"chunk_size: expected a positive size, got {chunk_size}")
         self.chunk_size = chunk_size
 
+    @attend_in_float32  # float16: its sums over keys leave the float16 range
     def _attend(self, q, k, v, call: AttentionCall, x):
         phi_q, phi_k = elu_feature_map(q), elu_feature_map(k)
         if call.key_mask is not None:

@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from ...functional.call import AttentionCall
-from ._base import VariantAttention, masked_softmax
+from ._base import VariantAttention, attend_in_float32, masked_softmax
 
 __all__ = ["NystromAttention", "iterative_pinv", "segment_means"]
 
@@ -121,6 +121,7 @@ class NystromAttention(VariantAttention):
             self.conv = nn.Conv2d(num_heads, num_heads, (conv_kernel, 1), padding=(conv_kernel // 2, 0),
                                   groups=num_heads, bias=False)
 
+    @attend_in_float32  # float16: its sums over keys leave the float16 range
     def _attend(self, q, k, v, call: AttentionCall, x):
         km = call.key_mask
         if km is not None:
@@ -138,7 +139,7 @@ class NystromAttention(VariantAttention):
         z = torch.linalg.pinv(a) if self.pinv == "exact" else iterative_pinv(a, self.pinv_iters)
         out = f1 @ (z @ (f3 @ v))
         if self.conv is not None:
-            out = out + self.conv(v)
+            out = out + self.conv(v.to(self.conv.weight.dtype)).to(out.dtype)
         w = (f1 @ z @ f3) if call.need_weights else None
         return out, w
 

@@ -48,7 +48,7 @@ from typing import ClassVar
 import torch
 
 from ...functional.call import AttentionCall
-from ._base import VariantAttention
+from ._base import VariantAttention, attend_in_float32
 from ._linear import causal_linear_attention, implied_weights, linear_attention
 
 __all__ = ["FEATURE_EPS", "PerformerAttention", "favor_features", "orthogonal_gaussian"]
@@ -152,6 +152,7 @@ class PerformerAttention(VariantAttention):
         self.projection.copy_(self._draw().to(self.projection))
         self.calls_since_redraw = 0
 
+    @attend_in_float32  # float16: its sums over keys (and performer's eps) leave the float16 range
     def _attend(self, q, k, v, call: AttentionCall, x):
         if self.training and self.redraw_interval is not None:
             if self.calls_since_redraw >= self.redraw_interval:
