@@ -14,6 +14,8 @@ extractor; they are not comparable with Inception FIDs reported elsewhere.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -76,14 +78,18 @@ def gaussian(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
     """Fréchet distance of two Gaussians (see the module doc); ``scipy.linalg.sqrtm``, real part
-    (the imaginary part is rounding: a tiny diagonal offset is added where the product is
-    singular, as in the reference implementation)."""
+    (the imaginary part is rounding); where the product is singular (fewer samples than
+    features) a 1e-6 diagonal offset is added, as in the reference implementation."""
     from scipy import linalg
 
     diff = mu1 - mu2
-    covmean = linalg.sqrtm(sigma1 @ sigma2)
-    if not np.isfinite(covmean).all():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(sigma1 @ sigma2)
+    if caught or not np.isfinite(covmean).all():   # singular (fewer samples than features)
         offset = np.eye(sigma1.shape[0]) * 1e-6
-        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", linalg.LinAlgWarning)
+            covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
     covmean = np.real(covmean)
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
