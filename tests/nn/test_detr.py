@@ -40,6 +40,9 @@ def test_canvases_are_seeded_and_boxes_tight():
         assert not (on & ~covered).any()       # every bright pixel lies in some box
         iou = box_iou(boxes, boxes) - torch.eye(len(boxes))
         assert (iou <= 0.2 + 1e-6).all()
+        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        inter = iou * (area[:, None] + area[None, :]) / (1 + iou)     # from IoU = I / (A + B - I)
+        assert (inter / torch.minimum(area[:, None], area[None, :]) <= 0.3 + 1e-6).all()
 
 
 def test_sine_positions_shape_and_distinct():

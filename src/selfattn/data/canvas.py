@@ -3,7 +3,8 @@
 Each canvas (``size x size`` grey, default 64) holds ``min_objects..max_objects`` items drawn
 from a Fashion-MNIST split, each resized to a random side in ``[min_side, max_side]`` pixels
 and placed at a random position, composited by a pixel-wise maximum. An item is placed
-only where its box overlaps every box already there by IoU at most ``max_iou`` (up to 50
+only where its box overlaps every box already there by IoU at most ``max_iou`` and covers
+at most ``max_cover`` of the smaller box (so no item hides inside another's box; up to 50
 tries, else it is left out, so a canvas may hold fewer than drawn). The label of an item is
 its Fashion-MNIST class; its box is the tight box of its pixels above ``threshold`` (the
 28x28 frames have empty margins), ``xyxy`` in pixels. Everything is drawn from one seeded
@@ -71,17 +72,19 @@ def _tight_box(item: torch.Tensor, threshold: float) -> tuple[int, int, int, int
     return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
 
 
-def _iou(a, b) -> float:
+def _overlap(a, b) -> tuple[float, float]:
+    """IoU of two xyxy boxes, and their intersection over the smaller one's area."""
     ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union
+    area_a, area_b = (a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1])
+    return inter / (area_a + area_b - inter), inter / min(area_a, area_b)
 
 
 def make_canvases(images: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor, count: int,
                   size: int = 64, min_objects: int = 1, max_objects: int = 6, min_side: int = 16,
-                  max_side: int = 32, max_iou: float = 0.2, threshold: float = 0.1, seed: int = 0,
+                  max_side: int = 32, max_iou: float = 0.2, max_cover: float = 0.3, threshold: float = 0.1,
+                  seed: int = 0,
                   classes: tuple[str, ...] | None = None) -> Canvases:
     """``count`` canvases from ``(M, h, w)`` uint8 item images and their ``(M,)`` labels."""
     from .images import FASHION_MNIST_CLASSES
@@ -115,7 +118,8 @@ def make_canvases(images: np.ndarray | torch.Tensor, labels: np.ndarray | torch.
                 x = int(torch.randint(size - side + 1, (), generator=g))
                 y = int(torch.randint(size - side + 1, (), generator=g))
                 box = (x + tight[0], y + tight[1], x + tight[2], y + tight[3])
-                if all(_iou(box, b) <= max_iou for b in boxes):
+                overlaps = [_overlap(box, b) for b in boxes]
+                if all(iou <= max_iou and cover <= max_cover for iou, cover in overlaps):
                     region = out[n, 0, y:y + side, x:x + side]
                     torch.maximum(region, item, out=region)
                     boxes.append(box)

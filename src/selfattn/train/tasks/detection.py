@@ -62,7 +62,8 @@ class DetectionTask(Task):
     model_kinds = ("transformer",)
     data_defaults: ClassVar[dict[str, Any]] = {
         "path": None, "size": 64, "min_objects": 1, "max_objects": 6, "min_side": 16, "max_side": 32,
-        "max_iou": 0.2, "train": 8000, "validation": 500, "test": 1000, "fresh": True, "split_seed": 0,
+        "max_iou": 0.2, "max_cover": 0.3, "train": 8000, "validation": 500, "test": 1000, "fresh": True,
+        "split_seed": 0,
         "queries": 10, "backbone": [32, 64, 128], "eos_weight": 0.1, "w_class": 1.0, "w_l1": 5.0,
         "w_giou": 2.0}
     model_defaults: ClassVar[dict[str, Any]] = {"width": 128, "depth": 2, "decoder_depth": 2, "heads": 4,
@@ -91,7 +92,7 @@ class DetectionTask(Task):
             images, labels = images[part], labels[part]
         count = int(d[split])
         return make_canvases(images, labels, count, d["size"], d["min_objects"], d["max_objects"],
-                             d["min_side"], d["max_side"], d["max_iou"], seed=seed)
+                             d["min_side"], d["max_side"], d["max_iou"], d["max_cover"], seed=seed)
 
     def build_model(self, cfg: dict):
         from ...nn.detr import DETR
