@@ -118,6 +118,13 @@ def test_a_run_killed_before_its_first_checkpoint_starts_again_on_resume(data_fi
     assert out["epochs"] == 1 and run_status(folder)["status"] == "done"
 
 
+def _train_lengths(run) -> list[int]:
+    from selfattn.train.run import load_run
+
+    cfg, task, *_ = load_run(run)
+    return task.build(cfg).train.lengths().tolist()
+
+
 def _claim(args):
     root, preset = args
     return str(run_directory({"run": {"dir": None, "root": root}, "preset": preset}))
@@ -167,3 +174,46 @@ def test_run_dir_of_a_live_run_is_refused(data_files, tmp_path):
                                                                "host": os.uname().nodename}))
     with pytest.raises(ConfigError, match="is being trained now"):
         train(cfg, resume=tmp_path / "live", **QUIET)
+
+
+def test_with_max_tokens_every_epoch_trains_on_every_set_once_and_validates(data_files, tmp_path,
+                                                                           monkeypatch):
+    """Batches by token count differ in number between epochs: each epoch must still see
+    every training set exactly once, and end in a validation (found when a reshuffled
+    max_tokens epoch came out shorter than epoch 0 and Lightning skipped its validation)."""
+    from selfattn.train.module import TaskModule
+
+    sizes: dict[int, int] = {}
+    original = callbacks.ResumePoint.on_train_batch_start
+
+    def record(self, trainer, module, batch, batch_idx):
+        sizes[trainer.current_epoch] = sizes.get(trainer.current_epoch, 0) + len(batch)
+        original(self, trainer, module, batch, batch_idx)
+
+    validations: list[int] = []
+    end = TaskModule.on_validation_epoch_end
+    monkeypatch.setattr(callbacks.ResumePoint, "on_train_batch_start", record)
+    monkeypatch.setattr(TaskModule, "on_validation_epoch_end",
+                        lambda self: (validations.append(self.current_epoch), end(self)))
+    import random
+
+    from selfattn.data import LengthBucketSampler
+
+    rng = random.Random(3)   # lengths 2..30 over several bucketing pools: batch counts vary
+    lines = [" ".join(rng.choice(["the/DT", "dog/NN", "runs/VBZ", "red/JJ"]) for _ in range(rng.randint(2, 30)))
+             for _ in range(700)]
+    path = tmp_path / "varied.txt"
+    path.write_text("\n".join(lines) + "\n")
+    cfg = tiny_config("pos", tmp_path / "mt", f"data.path={path}", "trainer.batch_size=null",
+                      "trainer.max_tokens=64", "trainer.max_epochs=3", "trainer.patience=10",
+                      "model.width=8", "model.ff=8", "data.glove=0")
+    out = train(cfg, **QUIET)
+    n_train = out["data"]["sentences"][0]
+    assert sizes == {e: n_train for e in range(3)}
+    counts = set()
+    for e in range(3):   # the premise: the epochs really have different batch counts
+        sampler = LengthBucketSampler(_train_lengths(tmp_path / "mt"), max_tokens=64, seed=0)
+        sampler.set_epoch(e)
+        counts.add(len(sampler))
+    assert len(counts) > 1
+    assert validations == [0, 1, 2]

@@ -8,8 +8,9 @@ metrics per target (``module``), the run record (``callbacks``, ``plots``) and t
 """
 
 from .config import ConfigError, check_config, resolve_config
+from .predictor import Prediction, Predictor
 from .run import evaluate, load_run, predict, train
 from .tasks import PRESETS, TASKS, get_task
 
-__all__ = ["PRESETS", "TASKS", "ConfigError", "check_config", "evaluate", "get_task", "load_run", "predict",
-           "resolve_config", "train"]
+__all__ = ["PRESETS", "TASKS", "ConfigError", "Prediction", "Predictor", "check_config", "evaluate",
+           "get_task", "load_run", "predict", "resolve_config", "train"]

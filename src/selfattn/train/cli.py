@@ -119,6 +119,19 @@ def _report(results: dict) -> None:
         print(f"learning curves: {plots['learning_curves']}")
 
 
+_PREDICT_HELP = """Label new input with a trained run, with the probability of every label.
+
+  echo "The dog barked at the mailman." | selfattn predict runs/pos -
+  selfattn predict runs/pos sentences.txt --format jsonl --top-k 3
+  selfattn predict runs/molecule-bbb molecules.csv --skip-bad --format csv --out scores.csv
+
+Input per task: POS raw sentences (split into Penn Treebank tokens) or word/TAG lines;
+sentiment one text per line; molecules one SMILES per line, or a CSV/TSV whose header
+names a smiles column; nodes node numbers; speech a WAV file or a list of WAV paths;
+images a .npy array (count, height, width); translation one sentence per line.
+In Python: selfattn.train.Predictor.from_run(RUN).predict_file(PATH, top_k=3).
+"""
+
 _EVAL_HELP = """Score a trained run, using only what it saved (vocabularies, labels, the config its
 weights were trained with; editing config.yaml changes nothing).
 
@@ -142,13 +155,30 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .run import predict
+    from .predictor import Predictor, format_predictions
 
-    lines = predict(args.run, args.input)
-    text = "\n".join(lines) + "\n"
+    predictor = Predictor.from_run(args.run)
+    shown = None
+    if args.input == "-":
+        import tempfile
+
+        data = sys.stdin.buffer.read()
+        suffix = ".wav" if data[:4] == b"RIFF" else ".npy" if data[:6] == b"\x93NUMPY" else ".txt"
+        with tempfile.NamedTemporaryFile(prefix="selfattn-stdin-", suffix=suffix, delete=False) as f:
+            f.write(data)
+        path, shown = Path(f.name), "<stdin>"
+    else:
+        path = Path(args.input)
+    try:
+        predictions = predictor.predict_file(path, args.top_k, args.skip_bad,
+                                             lambda m: print(m, file=sys.stderr), shown)
+    finally:
+        if shown:
+            path.unlink(missing_ok=True)
+    text = format_predictions(predictions, args.format, args.top_k)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
-        print(f"{len(lines)} predictions written to {args.out}")
+        print(f"{len(predictions)} predictions written to {args.out}")
     else:
         sys.stdout.write(text)
     return 0
@@ -225,10 +255,20 @@ def add_subparsers(subparsers) -> None:
     ev.add_argument("overrides", nargs="*", metavar="data.KEY=VALUE",
                     help="data options, e.g. data.unknown_labels=ignore (see above)")
     ev.set_defaults(func=_eval)
-    pr = subparsers.add_parser("predict", help="label new input with a trained run")
+    pr = subparsers.add_parser(
+        "predict", help="label new input with a trained run, with scores",
+        formatter_class=argparse.RawDescriptionHelpFormatter, description=_PREDICT_HELP)
     pr.add_argument("run", help="run directory")
-    pr.add_argument("input", help="input file (format depends on the task; see its preset)")
+    pr.add_argument("input", help="input file, or - for standard input (the format depends on the task)")
     pr.add_argument("--out", help="write predictions here instead of standard output")
+    pr.add_argument("--format", choices=["text", "jsonl", "csv"], default="text",
+                    help="text (the task's own lines), jsonl (one object per input, with scores) or csv "
+                         "(one row per label)")
+    pr.add_argument("--top-k", type=int, default=1, metavar="K",
+                    help="the K most probable labels with their probabilities (default 1)")
+    pr.add_argument("--skip-bad", action="store_true",
+                    help="report bad input lines on stderr and go on (default: stop at the first, "
+                         "naming FILE:LINE)")
     pr.set_defaults(func=_predict)
     rep = subparsers.add_parser("report", help="a Markdown table of runs against their presets' targets")
     rep.add_argument("runs", nargs="+", metavar="RUN", help="run directories")

@@ -262,22 +262,21 @@ class SetDataModule(pl.LightningDataModule):
         self.labels, self.batch_size, self.max_tokens = labels, batch_size, max_tokens
         self.eval_batch_size, self.seed = eval_batch_size, seed
         self.train_sampler: LengthBucketSampler | ShardedBatchSampler | None = None
-        self._start = (0, 0)  # (epoch, batches done) the next training iteration begins at
+        self._resume: tuple[int, int] | None = None  # (epoch, batches done) of a resumed run
 
     def set_train_epoch(self, epoch: int) -> None:
         """Reshuffle: the next training iteration is epoch ``epoch`` (seeded by seed + epoch).
 
         Lightning calls ``set_epoch`` only on ``loader.sampler`` or ``batch_sampler.sampler``;
         a batch sampler of our own is neither, so ``ResumePoint`` calls this each epoch."""
-        self._start = (int(epoch), 0)
         if self.train_sampler is not None:
             self.train_sampler.set_epoch(epoch)
 
     def resume_at(self, epoch: int, batches_done: int) -> None:
         """The next training iteration is epoch ``epoch`` from batch ``batches_done`` on."""
-        self._start = (int(epoch), int(batches_done))
+        self._resume = (int(epoch), int(batches_done))
         if self.train_sampler is not None:
-            self.train_sampler.start_at(*self._start)
+            self.train_sampler.start_at(*self._resume)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         data = self.splits[split]
@@ -294,7 +293,14 @@ class SetDataModule(pl.LightningDataModule):
             rank = self.trainer.global_rank
             sampler = ShardedBatchSampler(sampler, rank, world, even=shuffle)
         if shuffle:
-            sampler.start_at(*self._start)
+            # a new loader each epoch (reload_dataloaders_every_n_epochs=1): with max_tokens the
+            # number of batches differs between epochs, and Lightning reads it from len() once
+            # per loader; the epoch is the trainer's, unless a resume position is pending
+            if self._resume is not None:
+                sampler.start_at(*self._resume)
+                self._resume = None
+            elif self.trainer is not None:
+                sampler.start_at(self.trainer.current_epoch, 0)
             self.train_sampler = sampler
         # the loader's own generator: creating an iterator then draws nothing from the global
         # random state, so validation and resuming leave the training dropout masks unchanged

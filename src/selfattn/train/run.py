@@ -183,6 +183,7 @@ def _trainer(cfg: dict, folder: Path | None, callbacks: list, devices: int | Non
         enable_model_summary=folder is not None and bar, num_sanity_val_steps=0,
         limit_train_batches=t["limit_train_batches"], deterministic=bool(t["deterministic"]),
         use_distributed_sampler=False, default_root_dir=str(folder) if folder else None,
+        reload_dataloaders_every_n_epochs=1,  # an epoch's batch count is its own (SetDataModule)
         log_every_n_steps=10)
 
 
@@ -564,19 +565,13 @@ def _data_source(cfg: dict) -> str:
 
 
 def predict(folder: str | Path, path: str | Path, batch_size: int = 32) -> list[str]:
-    """The output lines for the sets of ``path``: one per set (per node for a graph)."""
-    from .decode import predict_sets
+    """The output lines for the sets of ``path``: one per set (per node for a graph).
+    Scores, other formats and skipping bad lines: :class:`selfattn.train.Predictor`."""
+    from .predictor import Predictor
 
-    cfg, task, spec, state, model = load_run(folder)
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"INPUT: expected a file to predict on, got {path} (missing)")
-    try:
-        sets, shown = task.read_input(path, state, cfg)
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{path}: {_not_utf8(path, error)}") from None
-    predictions = predict_sets(model, spec, sets, cfg, batch_size)
+    predictor = Predictor.from_run(folder)
+    sets, display = predictor.read(path)
     lines: list[str] = []
-    for d, p in zip(shown, predictions, strict=True):
-        lines.extend(task.format_prediction(d, p, state).split("\n"))
+    for p in predictor.predict_sets(sets, display, batch_size=batch_size):
+        lines.extend(p.line.split("\n"))
     return lines

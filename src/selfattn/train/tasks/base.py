@@ -165,6 +165,10 @@ class Task:
     def format_prediction(self, display: Any, prediction: Any, state: dict) -> str:
         return f"{display}\t{prediction}"
 
+    def reported_vectors(self, display: Any) -> list[int] | None:
+        """For a vector task: which vectors of a set a prediction reports (None: all)."""
+        return None
+
     def tokens(self, example: VectorSet, state: dict) -> list[str] | None:
         """Axis labels for attention maps (None: numbers)."""
         return None

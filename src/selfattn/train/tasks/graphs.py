@@ -14,6 +14,7 @@ the graph ignored) and ``graph`` are accepted.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -86,13 +87,28 @@ class MoleculeTask(Task):
                         info={"sizes": [len(p) for p in parts], "dataset": d["dataset"]})
 
     def read_input(self, path: Path, state: dict, cfg: dict):
-        """One SMILES per line (anything after whitespace is ignored)."""
+        """One SMILES per line (anything after whitespace is ignored), or a CSV/TSV table whose
+        header names a ``smiles`` column (any case)."""
         sets, shown = [], []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if line.strip():
+        lines = path.read_text(encoding="utf-8").splitlines()
+        column, delimiter, first = _smiles_column(lines)
+        for number, line in enumerate(lines, start=1):
+            if number <= first or not line.strip():
+                continue
+            if column is None:
                 smiles = line.split()[0]
+            else:
+                fields = next(csv.reader([line], delimiter=delimiter))
+                if column >= len(fields) or not fields[column].strip():
+                    raise ValueError(f"{path}:{number}: no SMILES in column {column + 1}")
+                smiles = fields[column].strip()
+            try:
                 sets.append(smiles_to_set(smiles, source=f"{path}:{number}"))
-                shown.append(smiles)
+            except ValueError as error:
+                message = str(error)
+                raise ValueError(message if f"{path}:{number}" in message
+                                 else f"{path}:{number}: {message}") from None
+            shown.append(smiles)
         if not sets:
             raise ValueError(f"{path}: no SMILES found (expected one per line)")
         return sets, shown
@@ -134,6 +150,20 @@ def largest_component(graph: VectorSet) -> tuple[VectorSet, torch.Tensor]:
     ei = ei[:, (ei >= 0).all(0)]
     x = graph.x[kept][:, kept] if graph.x.shape[1] == n else graph.x[kept]  # identity features shrink too
     return VectorSet(x=x, y=graph.y[kept], edge_index=ei, source=graph.source), kept
+
+
+def _smiles_column(lines: list[str]) -> tuple[int | None, str, int]:
+    """``(column, delimiter, header line number)`` when the first non-empty line is a header
+    naming a ``smiles`` column; ``(None, "", 0)`` for a plain one-SMILES-per-line file."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        delimiter = "\t" if "\t" in line else ","
+        names = [f.strip().lower() for f in next(csv.reader([line], delimiter=delimiter))]
+        if "smiles" in names:
+            return names.index("smiles"), delimiter, number
+        return None, "", 0
+    return None, "", 0
 
 
 class NodeTask(Task):
@@ -205,3 +235,7 @@ class NodeTask(Task):
 
     def format_prediction(self, display, prediction, state) -> str:
         return "\n".join(f"{n}\t{state['classes'][int(prediction[n])]}" for n in display)
+
+    def reported_vectors(self, display) -> list[int]:
+        """The nodes the input file listed."""
+        return list(display)

@@ -113,10 +113,15 @@ class PosTask(Task):
         return state
 
     def read_input(self, path: Path, state: dict, cfg: dict):
-        """One sentence per line, words separated by spaces (a ``word/TAG`` file's tags are dropped)."""
+        """One sentence per line: raw text, split into Penn Treebank tokens (``selfattn.data.ptb``:
+        ``dog.`` is ``dog`` and ``.``), or a ``word/TAG`` line, whose tags are dropped."""
+        from ...data.ptb import ptb_tokenize
+
         sets, shown = [], []
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            words = [_strip_tag(w) for w in line.split()]
+            tokens = line.split()
+            tagged = tokens and all(_strip_tag(w) != w for w in tokens)
+            words = [_strip_tag(w) for w in tokens] if tagged else ptb_tokenize(line)
             if words:
                 sets.append(VectorSet(x=state["fields"].encode(words), source=f"{path}:{number}"))
                 shown.append(words)
