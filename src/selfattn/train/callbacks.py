@@ -174,6 +174,7 @@ class ResumePoint(pl.Callback):
         if self._pending_random is not None:  # the first batch after a resume
             set_random_states(self._pending_random)
             self._pending_random = None
+            self.datamodule.resumed()
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any,
                            batch: Any, batch_idx: int) -> None:

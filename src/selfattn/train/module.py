@@ -272,6 +272,10 @@ class SetDataModule(pl.LightningDataModule):
         if self.train_sampler is not None:
             self.train_sampler.set_epoch(epoch)
 
+    def resumed(self) -> None:
+        """Training has gone past the resume position (its first batch is drawn)."""
+        self._resume = None
+
     def resume_at(self, epoch: int, batches_done: int) -> None:
         """The next training iteration is epoch ``epoch`` from batch ``batches_done`` on."""
         self._resume = (int(epoch), int(batches_done))
@@ -296,9 +300,8 @@ class SetDataModule(pl.LightningDataModule):
             # a new loader each epoch (reload_dataloaders_every_n_epochs=1): with max_tokens the
             # number of batches differs between epochs, and Lightning reads it from len() once
             # per loader; the epoch is the trainer's, unless a resume position is pending
-            if self._resume is not None:
+            if self._resume is not None:  # kept until training starts: Lightning may build twice
                 sampler.start_at(*self._resume)
-                self._resume = None
             elif self.trainer is not None:
                 sampler.start_at(self.trainer.current_epoch, 0)
             self.train_sampler = sampler
