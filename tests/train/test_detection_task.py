@@ -51,3 +51,12 @@ def test_tiny_fit_writes_a_run(tmp_path):
                  "query_attention.png"):
         assert (folder / name).is_file(), name
     assert json.loads((folder / "status.json").read_text())["status"] == "done"
+
+    from selfattn.train.tasks.detection import predict_images
+
+    images = (np.random.default_rng(0).random((2, 32, 32)) * 255).astype(np.uint8)
+    np.save(tmp_path / "images.npy", images)
+    found = predict_images(folder, tmp_path / "images.npy", out=tmp_path / "boxes.png", min_score=0.0)
+    assert len(found) == 2 and found[0]["boxes"].shape == (3, 4) and (tmp_path / "boxes.png").is_file()
+    with pytest.raises(ValueError, match=r"data\.size"):
+        predict_images(folder, np.zeros((1, 16, 16)))

@@ -271,6 +271,40 @@ def draw_query_attention(model, data, size: int, path: Path, min_score: float = 
     return path
 
 
+def predict_images(folder: str | Path, images, out: str | Path | None = None, min_score: float = 0.5
+                   ) -> list[dict]:
+    """A trained ``detr`` run's boxes on ``(N, S, S)`` grey images with values 0..255 (an array or
+    a ``.npy`` file; ``S`` = the run's ``data.size``): per image ``boxes`` (xyxy pixels),
+    ``scores`` and ``labels`` of the queries scoring at least ``min_score``. With ``out``,
+    the images are drawn with their boxes into that PNG."""
+    import numpy as np
+
+    from ...data.canvas import Canvases
+    from ..checkpoint import load_weights
+    from ..loading import trained_config
+
+    cfg = trained_config(folder)
+    size = int(cfg["data"]["size"])
+    array = np.load(images, allow_pickle=False) if isinstance(images, (str, Path)) else np.asarray(images)
+    if array.ndim == 2:
+        array = array[None]
+    if array.ndim != 3 or array.shape[1:] != (size, size):
+        raise ValueError(f"images: expected (count, {size}, {size}) grey images (the run's data.size), got "
+                         f"shape {array.shape}")
+    model = DetectionTask().build_model(cfg)
+    model.load_state_dict(load_weights(Path(folder) / "model.safetensors"))
+    model.eval()
+    x = torch.as_tensor(array, dtype=torch.float32)[:, None] / 255.0
+    with torch.no_grad():
+        found = predictions(model(x), size)
+    kept = [{k: v[p["scores"] >= min_score] for k, v in p.items()} for p in found]
+    if out is not None:
+        empty = [torch.zeros(0, 4)] * len(x)
+        draw_predictions(model, Canvases(x, empty, [torch.zeros(0, dtype=torch.long)] * len(x), ()), size,
+                         Path(out), min_score)
+    return kept
+
+
 def main(argv: list[str] | None = None) -> dict:
     """``python -m selfattn.train.tasks.detection [key=value ...]``: the ``detr`` preset in a new
     run directory (what ``selfattn train detr`` runs once the trainer hands the task its loop)."""
