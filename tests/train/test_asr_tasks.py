@@ -49,7 +49,7 @@ def test_train_resume_eval_predict(preset, corpus, tmp_path):
         assert set(results["decoded_examples"]) == {"test", "test_seen_voices"}
     scores = evaluate(folder, log=lambda _: None)
     for key, value in scores.items():
-        if key.startswith("test_") and isinstance(value, float):
+        if key.startswith("test_") and isinstance(value, float) and not key.endswith("_s"):  # not timings
             assert value == pytest.approx(results[key], abs=1e-4), key
     wav = next(corpus.glob("*.wav"))
     (line,) = predict(folder, wav)

@@ -23,7 +23,8 @@ HOSTILE = ["$\\foo$", "<!--<script>", "</script>", "a&b", "\u2028x\u2029", "$x$"
 
 def test_hostile_tokens_of_a_users_sentence_draw_as_written(pos_run, tmp_path):
     text = tmp_path / "hostile.txt"
-    text.write_text("the $\\foo$ <!--<script> </script> dog $x$ .\n", encoding="utf-8")
+    # word/TAG tokens are kept as written (raw text would go through the Treebank tokenizer)
+    text.write_text("the/DT $\\foo$/NN <!--<script>/NN </script>/NN dog/NN $x$/NN ./.\n", encoding="utf-8")
     ra = run_attention(pos_run, input=text)
     assert ra.tokens == ["the", "$\\foo$", "<!--<script>", "</script>", "dog", "$x$", "."]
     info = draw_run_attention(ra, tmp_path / "maps.png", html=True)

@@ -29,8 +29,9 @@ from typing import Any
 import torch
 
 from ..data import collate
+from .loading import load_run
 
-__all__ = ["Prediction", "Predictor", "format_predictions"]
+__all__ = ["Prediction", "Predictor", "format_predictions", "predict"]
 
 
 @dataclass
@@ -69,8 +70,6 @@ class Predictor:
 
     @classmethod
     def from_run(cls, folder: str | Path) -> Predictor:
-        from .run import load_run
-
         return cls(*load_run(folder))
 
     # -- sets -> predictions -------------------------------------------------------------
@@ -231,3 +230,13 @@ def _csv_rows(p: Prediction):
         yield [p.source, 1, p.input, f"{p.value:.6g}", "", ""]
     else:
         yield [p.source, 1, p.input, p.text if p.text is not None else p.line, "", ""]
+
+
+def predict(folder: str | Path, path: str | Path, batch_size: int = 32) -> list[str]:
+    """The task's output lines for the sets of ``path``: one per set (per node for a graph)."""
+    predictor = Predictor.from_run(folder)
+    sets, display = predictor.read(path)
+    lines: list[str] = []
+    for p in predictor.predict_sets(sets, display, batch_size=batch_size):
+        lines.extend(p.line.split("\n"))
+    return lines
