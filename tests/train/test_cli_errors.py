@@ -135,3 +135,14 @@ def test_eval_on_another_file_with_a_label_map(pos_run, tmp_path, capsys):
 def test_debug_shows_the_traceback(capsys):
     with pytest.raises(FileNotFoundError):
         main(["eval", "/no/such/run", "--debug"])
+
+
+def test_a_node_list_with_a_non_integer_names_the_line(tmp_path):
+    from selfattn.train.tasks import get_task
+
+    path = _file(tmp_path, "nodes.txt", b"3\n17 x12\n")
+    with pytest.raises(ValueError, match=rf"^{path}:2: expected a node number \(an integer\), got 'x12'$"):
+        get_task("nodes").read_input(path, {}, {})
+    empty = _file(tmp_path, "none.txt", b"\n")
+    with pytest.raises(ValueError, match="no node numbers found"):
+        get_task("nodes").read_input(empty, {}, {})
