@@ -48,7 +48,7 @@ import torch
 import torch.nn.functional as F
 
 from .call import AttentionCall
-from .dense import _FLASH_CPU, WeightsFromLSE, bias_needs_grad, split_mask
+from .dense import _FLASH_CPU, WeightsFromLSE, bias_needs_grad, flash_cpu, split_mask
 from .precision import in_float32
 
 __all__ = ["FlashBiasAttention", "bias_needs_grad", "chunk_rows", "draw_dropout_seed",
@@ -174,7 +174,7 @@ class FlashBiasAttention(torch.autograd.Function):
     def forward(ctx, q, k, v, bias, blocked, scale, chunk, dropout_p, seed):  # type: ignore[override]
         b, h, lq, d = q.shape
         if dropout_p == 0:
-            out, lse = _FLASH_CPU(q, k, v, attn_mask=_float_mask(bias, blocked, q), scale=scale)
+            out, lse = flash_cpu(q, k, v, attn_mask=_float_mask(bias, blocked, q), scale=scale)
         else:
             q3, k3 = q.reshape(b * h, lq, d), k.reshape(b * h, -1, d)
             out, lse = _dropout_forward(q3, k3, v.reshape(b * h, -1, v.shape[-1]), bias,

@@ -33,6 +33,15 @@ _NEG_INF = float("-inf")
 _FLASH_CPU = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
 
 
+def flash_cpu(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None = None,
+              scale: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(out, lse)`` of aten's CPU flash op, on contiguous copies: given strided views (a
+    transposed ``q`` or ``k``, an expanded mask) the raw op silently returns wrong outputs
+    and log-sum-exps (weight rows summing to 0.04-16000 were measured)."""
+    mask = None if attn_mask is None else attn_mask.contiguous()
+    return _FLASH_CPU(q.contiguous(), k.contiguous(), v.contiguous(), attn_mask=mask, scale=scale)
+
+
 def _scores(call: AttentionCall) -> torch.Tensor:
     if call.score == "dot":
         s = torch.matmul(call.q, call.k.transpose(-1, -2))
@@ -173,7 +182,7 @@ def _sdpa(call: AttentionCall) -> tuple[torch.Tensor, torch.Tensor | None]:
         if fmask is not None and fmask.dtype == torch.bool:
             fmask = torch.zeros(fmask.shape, dtype=q.dtype, device=q.device).masked_fill_(
                 ~fmask, _NEG_INF)
-        out, lse = _FLASH_CPU(q, k, v, attn_mask=fmask, scale=call.scale)
+        out, lse = flash_cpu(q, k, v, attn_mask=fmask, scale=call.scale)
         weights = WeightsFromLSE.apply(q, k, lse, fmask, call.scale)
     else:
         out = F.scaled_dot_product_attention(
