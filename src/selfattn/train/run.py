@@ -106,6 +106,8 @@ def _train_in(cfg: dict, folder: Path, resume: bool, log: Callable[[str], None])
         torch.set_num_threads(int(cfg["trainer"]["num_threads"]))
     pl.seed_everything(int(cfg["seed"]), workers=True, verbose=False)
     task = get_task(cfg["task"])
+    if hasattr(task, "fit"):  # a task with its own loop (DETR's set loss): no TaskModule
+        return task.fit(cfg, folder, log)
     saved = (folder / "state.json").is_file() and (resume or worker)
     data = task.rebuild(cfg, task.load_state(folder)) if saved else task.build(cfg)
     log(f"data: {len(data.train)} train / {len(data.validation)} validation / {len(data.test)} test sets "
