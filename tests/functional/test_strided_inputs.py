@@ -30,8 +30,6 @@ def test_strided_views_equal_contiguous_copies(kernel, with_bias, seed):
     q, k, v, bias = _views(seed)
     assert not (q.is_contiguous() or k.is_contiguous() or v.is_contiguous() or bias.is_contiguous())
     extra = {"pattern": WindowPattern(3)} if kernel == "window" else {}
-    if with_bias and kernel == "window":
-        pytest.skip("window with a bias: covered by tests/numerics (contiguous inputs only there)")
     if kernel == "flash_bias" and not with_bias:
         pytest.skip("flash_bias refuses a call without a bias (sdpa computes it)")
     b = bias if with_bias else None
