@@ -165,7 +165,8 @@ def _train_in(cfg: dict, folder: Path, resume: bool, log: Callable[[str], None])
         results["plots"] = _plots(cfg, task, data, model, folder, rows)
     atomic_write_text(folder / "results.json", json.dumps(results, indent=1, default=str))
     shown = ", ".join(f"{k} {v}" for k, v in results.items() if k.startswith("test_"))
-    log(f"test: {shown}; best validation {monitor} {results['best_val']}; {results['epochs']} epochs, "
+    _tee(lambda _: None, folder / "train.log")(  # the CLI prints its own summary
+        f"test: {shown}; best validation {monitor} {results['best_val']}; {results['epochs']} epochs, "
         f"{results['steps']} steps, {results['wall_s']} s")
     return results
 

@@ -15,8 +15,10 @@ __all__ = ["make_trainer", "progress_bar", "quiet_lightning", "set_datamodule", 
 
 
 def quiet_lightning() -> None:
+    # the checkpoint connector's "weights_only was not set" is logged at INFO on every save
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
-                 "lightning.fabric.utilities.seed", "lightning.pytorch.utilities.distributed"):
+                 "lightning.fabric.utilities.seed", "lightning.pytorch.utilities.distributed",
+                 "lightning.pytorch.trainer.connectors.checkpoint_connector"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
