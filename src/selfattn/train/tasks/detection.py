@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from ..config import ConfigError
+from ..errors import ConfigError
 from .base import Task
 
 __all__ = ["DetectionTask", "canvas_targets", "predictions"]
@@ -278,12 +278,13 @@ def predict_images(folder: str | Path, images, out: str | Path | None = None, mi
     ``scores`` and ``labels`` of the queries scoring at least ``min_score``. With ``out``,
     the images are drawn with their boxes into that PNG."""
     import numpy as np
+    import yaml
 
     from ...data.canvas import Canvases
-    from ..checkpoint import load_weights
-    from ..loading import trained_config
+    from ..checkpoint import load_weights, weights_metadata
 
-    cfg = trained_config(folder)
+    # the config the weights were trained with travels inside them (selfattn.train.loading)
+    cfg = yaml.safe_load(weights_metadata(Path(folder) / "model.safetensors")["config"])
     size = int(cfg["data"]["size"])
     array = np.load(images, allow_pickle=False) if isinstance(images, (str, Path)) else np.asarray(images)
     if array.ndim == 2:
@@ -304,33 +305,3 @@ def predict_images(folder: str | Path, images, out: str | Path | None = None, mi
                          Path(out), min_score)
     return kept
 
-
-def main(argv: list[str] | None = None) -> dict:
-    """``python -m selfattn.train.tasks.detection [key=value ...]``: the ``detr`` preset in a new
-    run directory (what ``selfattn train detr`` runs once the trainer hands the task its loop)."""
-    import sys
-
-    import yaml
-
-    from ..callbacks import atomic_write_text
-    from ..config import check_config, resolve_config
-    from ..run import run_directory
-
-    cfg = resolve_config("detr", None, list(sys.argv[1:] if argv is None else argv))
-    check_config(cfg)
-    if cfg["trainer"]["num_threads"]:
-        torch.set_num_threads(int(cfg["trainer"]["num_threads"]))
-    folder = run_directory(cfg)
-    atomic_write_text(folder / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
-    try:
-        results = DetectionTask().fit(cfg, folder)
-    except BaseException as error:
-        atomic_write_text(folder / "status.json", json.dumps({"status": "failed", "error": repr(error)}))
-        raise
-    atomic_write_text(folder / "status.json", json.dumps({"status": "done"}))
-    print(json.dumps({k: v for k, v in results.items() if k.startswith("test_")}), f"run directory: {folder}")
-    return results
-
-
-if __name__ == "__main__":
-    main()
