@@ -9,7 +9,7 @@ Batches are limited by a count (``batch_size``) or by padded slots (``max_tokens
 
 Resuming inside an epoch: ``start_at(epoch, batches_done)`` makes the next iteration skip
 the batches an interrupted run already trained on, so a resumed run sees exactly the
-batches the uninterrupted one would have (``state_dict`` / ``load_state_dict`` carry it).
+batches the uninterrupted one would have.
 """
 
 from __future__ import annotations
@@ -65,13 +65,6 @@ class LengthBucketSampler(Sampler[list[int]]):
         if batches_done < 0:
             raise ValueError(f"batches_done: expected >= 0, got {batches_done}")
         self.epoch, self.start = int(epoch), int(batches_done)
-
-    def state_dict(self) -> dict[str, int]:
-        return {"seed": self.seed, "epoch": self.epoch, "start": self.start}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.seed = int(state["seed"])
-        self.start_at(state["epoch"], state.get("start", 0))
 
     def _batches(self) -> list[list[int]]:
         n = self.lengths.numel()

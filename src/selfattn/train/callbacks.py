@@ -29,7 +29,8 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 
-__all__ = ["MetricsRecorder", "ResumePoint", "atomic_write_text", "random_states", "set_random_states"]
+__all__ = ["MetricsRecorder", "ResumePoint", "append_log", "atomic_write_text", "random_states",
+           "set_random_states"]
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -97,8 +98,7 @@ class MetricsRecorder(pl.Callback):
         shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
                           if k not in ("epoch", "wall_s"))
         line = f"epoch {row['epoch'] + 1}{of}: {shown} ({row['wall_s']:.1f} s)"
-        with (self.folder / "train.log").open("a", encoding="utf-8") as f:
-            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
+        append_log(self.folder / "train.log", line)
         if self.echo is not None:
             self.echo(line)
 
@@ -123,6 +123,12 @@ class MetricsRecorder(pl.Callback):
         self.elapsed_before = float(state_dict.get("wall_s", 0.0))
         self._loss_sum = float(state_dict.get("loss_sum", 0.0))
         self._loss_count = int(state_dict.get("loss_count", 0))
+
+
+def append_log(path: Path, line: str) -> None:
+    """One time-stamped line appended to a run's ``train.log``."""
+    with Path(path).open("a", encoding="utf-8") as f:
+        f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
 
 
 def random_states() -> dict[str, Any]:
@@ -167,7 +173,6 @@ class ResumePoint(pl.Callback):
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.epoch, self.done, self.finished = trainer.current_epoch, 0, False
-        self.datamodule.set_train_epoch(self.epoch)
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
                              batch_idx: int) -> None:

@@ -227,10 +227,6 @@ class ShardedBatchSampler(Sampler[list[int]]):
         self.inner, self.rank, self.world, self.even = inner, rank, world, even
         self.start = 0
 
-    @property
-    def epoch(self) -> int:
-        return self.inner.epoch
-
     def set_epoch(self, epoch: int) -> None:
         self.inner.set_epoch(epoch)
 
@@ -261,16 +257,7 @@ class SetDataModule(pl.LightningDataModule):
         self.splits = {"train": train, "val": validation, "test": test}
         self.labels, self.batch_size, self.max_tokens = labels, batch_size, max_tokens
         self.eval_batch_size, self.seed = eval_batch_size, seed
-        self.train_sampler: LengthBucketSampler | ShardedBatchSampler | None = None
         self._resume: tuple[int, int] | None = None  # (epoch, batches done) of a resumed run
-
-    def set_train_epoch(self, epoch: int) -> None:
-        """Reshuffle: the next training iteration is epoch ``epoch`` (seeded by seed + epoch).
-
-        Lightning calls ``set_epoch`` only on ``loader.sampler`` or ``batch_sampler.sampler``;
-        a batch sampler of our own is neither, so ``ResumePoint`` calls this each epoch."""
-        if self.train_sampler is not None:
-            self.train_sampler.set_epoch(epoch)
 
     def resumed(self) -> None:
         """Training has gone past the resume position (its first batch is drawn)."""
@@ -279,8 +266,6 @@ class SetDataModule(pl.LightningDataModule):
     def resume_at(self, epoch: int, batches_done: int) -> None:
         """The next training iteration is epoch ``epoch`` from batch ``batches_done`` on."""
         self._resume = (int(epoch), int(batches_done))
-        if self.train_sampler is not None:
-            self.train_sampler.start_at(*self._resume)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         data = self.splits[split]
@@ -297,14 +282,14 @@ class SetDataModule(pl.LightningDataModule):
             rank = self.trainer.global_rank
             sampler = ShardedBatchSampler(sampler, rank, world, even=shuffle)
         if shuffle:
-            # a new loader each epoch (reload_dataloaders_every_n_epochs=1): with max_tokens the
-            # number of batches differs between epochs, and Lightning reads it from len() once
-            # per loader; the epoch is the trainer's, unless a resume position is pending
+            # Reshuffle: a new loader each epoch (reload_dataloaders_every_n_epochs=1), seeded by
+            # the trainer's epoch. Lightning calls set_epoch only on loader.sampler or
+            # batch_sampler.sampler, which a batch sampler of our own is not; and with max_tokens
+            # the number of batches differs between epochs, which Lightning reads once per loader.
             if self._resume is not None:  # kept until training starts: Lightning may build twice
                 sampler.start_at(*self._resume)
             elif self.trainer is not None:
                 sampler.start_at(self.trainer.current_epoch, 0)
-            self.train_sampler = sampler
         # the loader's own generator: creating an iterator then draws nothing from the global
         # random state, so validation and resuming leave the training dropout masks unchanged
         return DataLoader(data, batch_sampler=sampler, collate_fn=Collate("padded", self.labels),

@@ -89,7 +89,7 @@ def _train_in(cfg: dict, folder: Path, resume: bool, log: Callable[[str], None])
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
-    from .callbacks import MetricsRecorder, ResumePoint, atomic_write_text
+    from .callbacks import MetricsRecorder, ResumePoint, append_log, atomic_write_text
     from .module import TaskModule
 
     quiet_lightning()
@@ -165,19 +165,20 @@ def _train_in(cfg: dict, folder: Path, resume: bool, log: Callable[[str], None])
         results["plots"] = _plots(cfg, task, data, model, folder, rows)
     atomic_write_text(folder / "results.json", json.dumps(results, indent=1, default=str))
     shown = ", ".join(f"{k} {v}" for k, v in results.items() if k.startswith("test_"))
-    _tee(lambda _: None, folder / "train.log")(  # the CLI prints its own summary
-        f"test: {shown}; best validation {monitor} {results['best_val']}; {results['epochs']} epochs, "
-        f"{results['steps']} steps, {results['wall_s']} s")
+    append_log(folder / "train.log",  # the CLI prints its own summary
+               f"test: {shown}; best validation {monitor} {results['best_val']}; {results['epochs']} epochs, "
+               f"{results['steps']} steps, {results['wall_s']} s")
     return results
 
 
 def _tee(log: Callable[[str], None], path: Path, enabled: bool = True) -> Callable[[str], None]:
     """``log``, and the same line appended to ``path`` (a run's ``train.log``)."""
+    from .callbacks import append_log
+
     def both(line: str) -> None:
         log(line)
         if enabled:
-            with path.open("a", encoding="utf-8") as f:
-                f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
+            append_log(path, line)
     return both
 
 
