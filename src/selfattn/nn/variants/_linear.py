@@ -68,20 +68,9 @@ def causal_linear_attention(phi_q: torch.Tensor, phi_k: torch.Tensor, v: torch.T
     """
     if key_log_weight is not None:
         return _rescaled_causal(phi_q, phi_k, v, chunk_size, key_log_weight.detach())
-    b, h, n, m = phi_q.shape
+    b, h, n, _ = phi_q.shape
     dv = v.shape[-1]
-    if phi_k.shape[2] != n:
-        raise ValueError(f"causal: expected as many queries as keys, got {n} and {phi_k.shape[2]}")
-    c = max(1, min(chunk_size, n))
-    pad = (-n) % c
-    if pad:
-        phi_q = F.pad(phi_q, (0, 0, 0, pad))
-        phi_k = F.pad(phi_k, (0, 0, 0, pad))
-        v = F.pad(v, (0, 0, 0, pad))
-    nc = (n + pad) // c
-    qc = phi_q.reshape(b, h, nc, c, m)
-    kc = phi_k.reshape(b, h, nc, c, m)
-    vc = v.reshape(b, h, nc, c, dv)
+    qc, kc, vc, c, nc, _ = _chunks(phi_q, phi_k, v, chunk_size)
     # Inside each chunk: the masked (C, C) product, lower triangle with the diagonal.
     a = torch.matmul(qc, kc.transpose(-1, -2))
     a = a * torch.ones(c, c, dtype=torch.bool, device=a.device).tril()
@@ -98,6 +87,23 @@ def causal_linear_attention(phi_q: torch.Tensor, phi_k: torch.Tensor, v: torch.T
     return out[:, :, :n]
 
 
+def _chunks(phi_q, phi_k, v, chunk_size):
+    """``(qc, kc, vc, c, nc, pad)``: queries, keys and values zero-padded to ``nc`` chunks of
+    ``c`` positions, ``(B, H, NC, C, .)``, for the causal prefix sums."""
+    b, h, n, m = phi_q.shape
+    if phi_k.shape[2] != n:
+        raise ValueError(f"causal: expected as many queries as keys, got {n} and {phi_k.shape[2]}")
+    c = max(1, min(chunk_size, n))
+    pad = (-n) % c
+    if pad:
+        phi_q = F.pad(phi_q, (0, 0, 0, pad))
+        phi_k = F.pad(phi_k, (0, 0, 0, pad))
+        v = F.pad(v, (0, 0, 0, pad))
+    nc = (n + pad) // c
+    return (phi_q.reshape(b, h, nc, c, m), phi_k.reshape(b, h, nc, c, m),
+            v.reshape(b, h, nc, c, v.shape[-1]), c, nc, pad)
+
+
 def _rescaled_causal(phi_q, phi_k, v, chunk_size, r):
     """The causal form with per-key log weights ``r (B, H, L)``: query ``i`` scales key
     ``j <= i`` by ``exp(r_j - ref_i)``, ``ref_i = max_{j <= i} r_j`` (so every factor is in
@@ -107,21 +113,11 @@ def _rescaled_causal(phi_q, phi_k, v, chunk_size, r):
     """
     b, h, n, m = phi_q.shape
     dv = v.shape[-1]
-    if phi_k.shape[2] != n:
-        raise ValueError(f"causal: expected as many queries as keys, got {n} and {phi_k.shape[2]}")
-    if n == 0:
+    if phi_k.shape[2] == n == 0:
         return v.new_zeros(b, h, 0, dv)
-    c = max(1, min(chunk_size, n))
-    pad = (-n) % c
+    qc, kc, vc, c, nc, pad = _chunks(phi_q, phi_k, v, chunk_size)
     if pad:
-        phi_q = F.pad(phi_q, (0, 0, 0, pad))
-        phi_k = F.pad(phi_k, (0, 0, 0, pad))
-        v = F.pad(v, (0, 0, 0, pad))
         r = F.pad(r, (0, pad), value=float(r.amin()) if r.numel() else 0.0)
-    nc = (n + pad) // c
-    qc = phi_q.reshape(b, h, nc, c, m)
-    kc = phi_k.reshape(b, h, nc, c, m)
-    vc = v.reshape(b, h, nc, c, dv)
     ref = torch.cummax(r, dim=-1).values.reshape(b, h, nc, c)
     rc = r.reshape(b, h, nc, c)
     tril = torch.ones(c, c, dtype=torch.bool, device=r.device).tril()
