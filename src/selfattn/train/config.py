@@ -136,7 +136,7 @@ def complete_config(saved: dict) -> dict:
     task = get_task(saved["task"])
     cfg = copy.deepcopy(DEFAULTS)
     cfg["data"] = copy.deepcopy(task.data_defaults)
-    cfg = merge(cfg, (task.model_defaults and {"model": task.model_defaults}) or {})
+    cfg["model"].update(copy.deepcopy(task.model_defaults))  # a task may add model keys of its own
     cfg = merge(cfg, {k: v for k, v in saved.items() if k not in ("task", "preset")})
     cfg["task"], cfg["preset"] = saved["task"], saved.get("preset", saved["task"])
     return cfg
@@ -161,7 +161,7 @@ def resolve_config(preset: str, file: str | Path | None = None, overrides: list[
     task = get_task(task_name)
     cfg = copy.deepcopy(DEFAULTS)
     cfg["data"] = copy.deepcopy(task.data_defaults)
-    cfg = merge(cfg, (task.model_defaults and {"model": task.model_defaults}) or {})
+    cfg["model"].update(copy.deepcopy(task.model_defaults))  # a task may add model keys of its own
     for layer in layers:
         cfg = merge(cfg, layer)
     cfg["task"], cfg["preset"] = task_name, cfg.get("preset") or preset
