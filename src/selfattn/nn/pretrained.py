@@ -3,13 +3,20 @@
 The lecture's BERT [self-supervised pre-training, then fine-tuning]: a stack of post-norm
 encoder layers over word + learned position + segment embeddings. A checkpoint folder
 holds ``config.json``, ``model.safetensors`` (weights only: nothing is unpickled) and
-usually ``tokenizer.json``. ``load_pretrained(path)`` maps it onto
-``selfattn.nn.EncoderLayer`` s (q, k, v stacked into ``in_proj``) so the hidden states
-equal those of ``transformers.BertModel`` (checked in the tests), then any head from
-``selfattn.nn.heads`` fine-tunes it.
+usually ``tokenizer.json``. ``load_pretrained(path)`` maps BERT, RoBERTa, XLM-RoBERTa,
+ELECTRA and DistilBERT (``pretrained_families``) onto ``selfattn.nn.EncoderLayer`` s (q,
+k, v fused into one ``in_proj``) so the hidden states equal those of ``transformers``
+(checked in the tests), then any head from ``selfattn.nn.heads`` fine-tunes it.
+
+Packed by default: the padding is removed once, from the ids, so the embeddings, every
+projection, feed-forward and norm run on the ``(N_tokens, d)`` real tokens and attention
+on per-set blocks (``functional.varlen_attention``); the result is padded once at the end.
+Padded slots cost nothing (batch 32 of lengths 8..128 is ~half padding). ``packed=False``
+runs the padded stack, the slow obvious twin the tests compare with.
 
 Shapes: ``ids (B, L)`` int64 token ids, ``mask (B, L)`` bool (``True`` = real token),
-optional ``token_type_ids (B, L)``; output ``(B, L, hidden_size)``.
+optional ``token_type_ids (B, L)``; output ``(B, L, hidden)`` (zeros at padded slots when
+packed). ``encode_packed(ids (N,), offsets (B + 1,))`` -> ``(N, hidden)``.
 """
 
 from __future__ import annotations
@@ -21,61 +28,115 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..varlen import check_offsets, lengths_to_offsets
+from ..varlen import positions as packed_positions
 from .encoder import EncoderLayer
+from .pretrained_families import FAMILIES, convert, spec_of
 
 __all__ = ["PretrainedEncoder", "load_pretrained"]
 
 _ACTIVATIONS = {"gelu": lambda: nn.GELU(), "gelu_new": lambda: nn.GELU(approximate="tanh"),
                 "gelu_pytorch_tanh": lambda: nn.GELU(approximate="tanh"), "relu": lambda: nn.ReLU()}
-# RoBERTa-style models shift positions by the padding id, so only BERT layouts map exactly.
-_BERT_TYPES = ("bert",)
 
 
 class PretrainedEncoder(nn.Module):
-    """Embeddings (word + position + token type, LayerNorm) and post-norm encoder layers.
+    """Embeddings (word + position [+ token type], LayerNorm) and post-norm encoder layers.
 
-    Built from a BERT ``config`` dict; ``tokenizer`` is the ``tokenizers.Tokenizer`` of the
-    checkpoint (or None). ``width`` is the hidden size.
+    Built from a checkpoint's ``config`` dict (any family in ``FAMILIES``); ``tokenizer`` is
+    its ``tokenizers.Tokenizer`` (or None). ``width`` is the hidden size. ``packed``: run
+    on the real tokens only (default) or on the padded batch.
     """
 
-    def __init__(self, config: dict[str, Any], tokenizer: Any = None) -> None:
+    def __init__(self, config: dict[str, Any], tokenizer: Any = None, packed: bool = True) -> None:
         super().__init__()
-        d, eps = int(config["hidden_size"]), float(config.get("layer_norm_eps", 1e-12))
-        act = config.get("hidden_act", "gelu")
-        if act not in _ACTIVATIONS:
-            raise ValueError(f"config.json hidden_act: expected one of {sorted(_ACTIVATIONS)}, got {act!r}")
-        if config.get("position_embedding_type", "absolute") != "absolute":
-            raise ValueError("config.json position_embedding_type: expected 'absolute', got "
-                             f"{config['position_embedding_type']!r}")
-        self.config, self.tokenizer, self.width = dict(config), tokenizer, d
-        self.word = nn.Embedding(int(config["vocab_size"]), d, padding_idx=config.get("pad_token_id", 0))
-        self.position = nn.Embedding(int(config["max_position_embeddings"]), d)
-        self.token_type = nn.Embedding(int(config.get("type_vocab_size", 2)), d)
-        self.embed_norm = nn.LayerNorm(d, eps=eps)
-        self.embed_drop = nn.Dropout(float(config.get("hidden_dropout_prob", 0.1)))
+        spec = spec_of(config)
+        if spec["act"] not in _ACTIVATIONS:
+            raise ValueError(f"config.json activation: expected one of {sorted(_ACTIVATIONS)}, "
+                             f"got {spec['act']!r}")
+        self.config, self.spec, self.tokenizer, self.packed = dict(config), spec, tokenizer, packed
+        d, e, eps = spec["hidden"], spec["embedding"], spec["eps"]
+        self.width = d
+        self.word = nn.Embedding(spec["vocab"], e, padding_idx=spec["pad"])
+        self.position = nn.Embedding(spec["positions"], e)
+        self.token_type = nn.Embedding(spec["types"], e) if spec["types"] else None
+        self.embed_norm = nn.LayerNorm(e, eps=eps)
+        self.embed_drop = nn.Dropout(spec["dropout"])
+        self.embed_project = nn.Linear(e, d) if e != d else None  # ELECTRA's narrower embeddings
+        self.position_offset = spec["position_offset"]
+        self.max_length = spec["positions"] - self.position_offset
         self.layers = nn.ModuleList()
-        for _ in range(int(config["num_hidden_layers"])):
-            layer = EncoderLayer(d, int(config["num_attention_heads"]),
-                                 dim_feedforward=int(config["intermediate_size"]),
-                                 dropout=float(config.get("hidden_dropout_prob", 0.1)), norm_first=False)
-            layer.self_attn.dropout = float(config.get("attention_probs_dropout_prob", 0.1))
-            layer.ff[1] = _ACTIVATIONS[act]()
+        for _ in range(spec["layers"]):
+            layer = EncoderLayer(d, spec["heads"], dim_feedforward=spec["ff"], dropout=spec["dropout"],
+                                 norm_first=False)
+            layer.self_attn.dropout = spec["attention_dropout"]
+            layer.ff[1] = _ACTIVATIONS[spec["act"]]()
             layer.norm1.eps = layer.norm2.eps = eps
             self.layers.append(layer)
 
+    def embed(self, ids: torch.Tensor, positions: torch.Tensor,
+              token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Ids and position ids of any shape ``(...)`` -> ``(..., hidden)`` input vectors."""
+        h = self.word(ids) + self.position(positions)
+        if self.token_type is not None:
+            h = h + self.token_type(torch.zeros_like(ids) if token_type_ids is None else token_type_ids)
+        h = self.embed_drop(self.embed_norm(h))
+        return h if self.embed_project is None else self.embed_project(h)
+
+    def _position_ids(self, mask: torch.Tensor) -> torch.Tensor:
+        """``(B, L)`` position ids: the column (BERT) or pad + 1 + rank among real tokens
+        (RoBERTa counts non-padding tokens, as Hugging Face does from the ids)."""
+        if self.position_offset == 0:
+            return torch.arange(mask.shape[1], device=mask.device).expand(mask.shape)
+        return (mask.cumsum(1) - 1).clamp_min(0) + self.position_offset
+
     def forward(self, ids: torch.Tensor, mask: torch.Tensor | None = None,
-                token_type_ids: torch.Tensor | None = None, return_weights: bool = False, **_):
+                token_type_ids: torch.Tensor | None = None, return_weights: bool = False, *,
+                packed: bool | None = None, **_):
+        """``(B, L)`` ids -> ``(B, L, hidden)``; with ``return_weights`` (padded path) also
+        each layer's ``(B, H, L, L)`` weights. ``packed`` overrides ``self.packed``."""
         if ids.dim() != 2 or ids.is_floating_point():
             raise ValueError(f"ids: expected int token ids (batch, length), got {ids.dtype} "
                              f"{tuple(ids.shape)}")
-        length = ids.shape[1]
-        if length > self.position.num_embeddings:
-            raise ValueError(f"ids: expected at most {self.position.num_embeddings} tokens "
-                             f"(max_position_embeddings), got {length}")
-        pos = torch.arange(length, device=ids.device)
-        types = torch.zeros_like(ids) if token_type_ids is None else token_type_ids
-        h = self.word(ids) + self.position(pos)[None] + self.token_type(types)
-        h = self.embed_drop(self.embed_norm(h))
+        if ids.shape[1] > self.max_length:
+            raise ValueError(f"ids: expected at most {self.max_length} tokens "
+                             f"(max_position_embeddings), got {ids.shape[1]}")
+        if mask is not None and (mask.dtype != torch.bool or mask.shape != ids.shape):
+            raise ValueError(f"mask: expected a bool tensor of shape {tuple(ids.shape)}, got "
+                             f"{mask.dtype} {tuple(mask.shape)}")
+        if token_type_ids is not None and token_type_ids.shape != ids.shape:
+            raise ValueError(f"token_type_ids: expected shape {tuple(ids.shape)}, got "
+                             f"{tuple(token_type_ids.shape)}")
+        positions = self._position_ids(torch.ones_like(ids, dtype=torch.bool) if mask is None else mask)
+        if return_weights or not (self.packed if packed is None else packed):
+            return self._forward_padded(ids, mask, positions, token_type_ids, return_weights)
+        if mask is None:
+            mask = torch.ones_like(ids, dtype=torch.bool)
+        offsets = lengths_to_offsets(mask.sum(1))
+        types = None if token_type_ids is None else token_type_ids[mask]
+        h = self._layers_packed(self.embed(ids[mask], positions[mask], types), offsets)
+        where = mask.nonzero(as_tuple=True)
+        return h.new_zeros(*ids.shape, h.shape[-1]).index_put(where, h)
+
+    def encode_packed(self, ids: torch.Tensor, offsets: torch.Tensor,
+                      token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Packed ``ids (N,)`` with set ``offsets (B + 1,)`` -> ``(N, hidden)``; no padding at all."""
+        if ids.dim() != 1 or ids.is_floating_point():
+            raise ValueError(f"ids: expected packed int token ids (total,), got {ids.dtype} {tuple(ids.shape)}")
+        check_offsets(offsets, ids.shape[0])
+        lengths = offsets[1:] - offsets[:-1]
+        if lengths.numel() and int(lengths.max()) > self.max_length:
+            raise ValueError(f"offsets: expected sets of at most {self.max_length} tokens "
+                             f"(max_position_embeddings), got {int(lengths.max())}")
+        pos = packed_positions(offsets, ids.shape[0]) + self.position_offset
+        return self._layers_packed(self.embed(ids, pos, token_type_ids), offsets)
+
+    def _layers_packed(self, h: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            h = layer(h, offsets=offsets)
+        return h
+
+    def _forward_padded(self, ids, mask, positions, token_type_ids, return_weights):
+        h = self.embed(ids, positions, token_type_ids)
         kw = {} if mask is None else {"key_mask": mask}
         weights = []
         for layer in self.layers:
@@ -87,10 +148,11 @@ class PretrainedEncoder(nn.Module):
         return (h, weights) if return_weights else h
 
     def encode_texts(self, texts: list[str], max_len: int | None = None) -> list[torch.Tensor]:
-        """Texts -> ``(n_i,)`` int64 ids with [CLS] ... [SEP], cut at ``max_len`` tokens."""
+        """Texts -> ``(n_i,)`` int64 ids with the tokenizer's specials ([CLS] ... [SEP] or
+        <s> ... </s>), cut at ``max_len`` tokens (default the model's limit), last one kept."""
         if self.tokenizer is None:
             raise ValueError("tokenizer: this checkpoint folder has no tokenizer.json")
-        limit = max_len or self.position.num_embeddings
+        limit = min(max_len or self.max_length, self.max_length)
         out = []
         for enc in self.tokenizer.encode_batch(texts):
             ids = enc.ids
@@ -100,42 +162,36 @@ class PretrainedEncoder(nn.Module):
         return out
 
 
-def _convert(state: dict[str, torch.Tensor], n_layers: int) -> dict[str, torch.Tensor]:
-    """Hugging Face BERT names -> ours."""
-    for prefix in ("bert.", "model."):
-        if any(k.startswith(prefix + "embeddings.") for k in state):
-            state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    e = "embeddings."
-    out = {"word.weight": state[e + "word_embeddings.weight"],
-           "position.weight": state[e + "position_embeddings.weight"],
-           "token_type.weight": state[e + "token_type_embeddings.weight"],
-           "embed_norm.weight": state[e + "LayerNorm.weight"], "embed_norm.bias": state[e + "LayerNorm.bias"]}
-    for i in range(n_layers):
-        src, dst = f"encoder.layer.{i}.", f"layers.{i}."
-        for part in ("weight", "bias"):
-            out[dst + f"self_attn.in_proj.{part}"] = torch.cat(
-                [state[src + f"attention.self.{n}.{part}"] for n in ("query", "key", "value")])
-            out[dst + f"self_attn.out_proj.{part}"] = state[src + f"attention.output.dense.{part}"]
-            out[dst + f"norm1.{part}"] = state[src + f"attention.output.LayerNorm.{part}"]
-            out[dst + f"ff.0.{part}"] = state[src + f"intermediate.dense.{part}"]
-            out[dst + f"ff.3.{part}"] = state[src + f"output.dense.{part}"]
-            out[dst + f"norm2.{part}"] = state[src + f"output.LayerNorm.{part}"]
-    return out
-
-
-def load_pretrained(path: str | Path) -> PretrainedEncoder:
-    """A BERT-family checkpoint folder (``config.json``, ``model.safetensors``, optional
-    ``tokenizer.json``) -> :class:`PretrainedEncoder` with its weights."""
+def _read_weights(folder: Path) -> dict[str, torch.Tensor]:
+    """``model.safetensors`` (or its shards); a pickle-only folder is refused, never loaded."""
     from safetensors.torch import load_file
 
+    single, index = folder / "model.safetensors", folder / "model.safetensors.index.json"
+    if single.is_file():
+        return load_file(str(single))
+    if index.is_file():
+        shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+        state: dict[str, torch.Tensor] = {}
+        for shard in shards:
+            state.update(load_file(str(folder / shard)))
+        return state
+    if (folder / "pytorch_model.bin").is_file():
+        raise ValueError(
+            f"{folder / 'pytorch_model.bin'}: expected model.safetensors; pickled weights are never loaded "
+            "(unpickling runs code). Convert a checkpoint you trust once with transformers: python -c \"from "
+            f"transformers import AutoModel; AutoModel.from_pretrained('{folder}').save_pretrained('{folder}')\"")
+    raise FileNotFoundError(f"path: expected model.safetensors in the checkpoint folder {folder}, it is missing")
+
+
+def load_pretrained(path: str | Path, packed: bool = True) -> PretrainedEncoder:
+    """A checkpoint folder (``config.json``, ``model.safetensors``, optional ``tokenizer.json``)
+    of a family in ``FAMILIES`` -> :class:`PretrainedEncoder` with its weights."""
     folder = Path(path)
-    for name in ("config.json", "model.safetensors"):
-        if not (folder / name).is_file():
-            raise FileNotFoundError(f"path: expected {name} in the checkpoint folder {folder}, it is missing")
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"path: expected config.json in the checkpoint folder {folder}, it is missing")
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    if config.get("model_type", "bert") not in _BERT_TYPES:
-        raise ValueError(f"{folder / 'config.json'}: model_type expected one of {list(_BERT_TYPES)}, "
-                         f"got {config.get('model_type')!r}")
+    spec_of(config, folder / "config.json")  # refuse an unmapped family before reading weights
+    state = _read_weights(folder)
     tokenizer = None
     if (folder / "tokenizer.json").is_file():
         from tokenizers import Tokenizer
@@ -143,10 +199,11 @@ def load_pretrained(path: str | Path) -> PretrainedEncoder:
         tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         tokenizer.no_padding()
         tokenizer.no_truncation()
-    model = PretrainedEncoder(config, tokenizer)
+    model = PretrainedEncoder(config, tokenizer, packed=packed)
     try:
-        state = _convert(load_file(str(folder / "model.safetensors")), len(model.layers))
+        mapped = convert(state, model.spec)
     except KeyError as error:
-        raise ValueError(f"{folder / 'model.safetensors'}: not a BERT checkpoint, missing {error}") from None
-    model.load_state_dict(state, strict=True)
+        raise ValueError(f"{folder / 'model.safetensors'}: not a {model.spec['family']} checkpoint "
+                         f"({sorted(FAMILIES)}), missing {error}") from None
+    model.load_state_dict(mapped, strict=True)
     return model
