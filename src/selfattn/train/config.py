@@ -230,6 +230,8 @@ def check_config(cfg: dict) -> None:
         raise ConfigError("trainer.batch_size, trainer.max_tokens: give exactly one (set the other "
                           f"to null), got {t['batch_size']!r} and {t['max_tokens']!r}")
     task.check_data(cfg["data"])
+    if hasattr(task, "check_model"):  # the model keys a task adds (model_defaults)
+        task.check_model(m)
 
 
 def _check_attention(m: dict, task) -> None:
