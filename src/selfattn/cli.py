@@ -78,15 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .bench.cli import add_subparser as add_bench
 
     add_bench(sub)
-    from .viz import attention as viz_attention
-    from .viz import costs as viz_costs
-    from .viz import embeddings as viz_embeddings
-    from .viz import positional as viz_positional
+    from .viz.cli import add_subparser as add_viz
 
-    viz = sub.add_parser("viz", help="pictures: attention maps, positional encodings, embeddings, costs")
-    viz_sub = viz.add_subparsers(dest="what", required=True)
-    for module in (viz_attention, viz_positional, viz_embeddings, viz_costs):
-        module.add_subparser(viz_sub)
+    add_viz(sub)
     return parser
 
 
