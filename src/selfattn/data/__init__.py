@@ -7,7 +7,7 @@ with ``n`` varying per example (:class:`VectorSet`), and a batch of them is padd
 * text: :class:`Vocabulary`, :func:`one_hot`, subword tokenizers, GloVe embeddings;
 * speech: WAV reading, 16 kHz, 25 ms / 10 ms frames, Kaldi-exact log-mel and MFCC;
 * graphs and molecules: ``edge_index`` sets (edge lists, networkx, graph-tool ``.gt``,
-  RDKit SMILES);
+  RDKit SMILES or Mol); PyTorch Geometric ``Data``/``Batch`` in and out (:func:`to_pyg`);
 * images: IDX files, pixels or patches with their grid;
 * translation: verse-aligned English-Spanish pairs (SWORD modules);
 * the real data sets of the registry (``selfattn data list``), fetched from registry
@@ -50,6 +50,7 @@ from .molecules import (
     smiles_to_set,
 )
 from .pos import PENN_TO_UNIVERSAL, PosSplits, TaggedCorpus, load_pos, pos_splits
+from .pyg import from_pyg, to_pyg
 from .registry import REGISTRY, dataset_names, fetch, is_cached
 from .sentiment import LabeledTexts, load_rotten_tomatoes, load_vader, load_vader_lexicon, text_splits
 from .sets import SetDataset, VectorSet, split_indices
@@ -90,6 +91,7 @@ __all__ = [
     "frame_count",
     "frames",
     "from_networkx",
+    "from_pyg",
     "generate_speaker_set",
     "glove_embedding",
     "image_sets",
@@ -128,6 +130,7 @@ __all__ = [
     "smiles_to_set",
     "split_indices",
     "text_splits",
+    "to_pyg",
     "to_undirected",
     "train_subword_tokenizer",
     "translation_splits",

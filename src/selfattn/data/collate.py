@@ -24,20 +24,25 @@ Graph edges are renumbered into the batch's flat node numbering, PyG style: pack
 ``i`` of set ``b`` is row ``offsets[b] + i`` of ``x``; padded, it is row ``b * L + i`` of
 ``x.reshape(B * L, ...)``. ``edge_batch`` ``(E,)`` says which set each edge belongs to.
 Images carry ``grids`` ``(B, 2)`` (height, width) per set.
+
+PyTorch Geometric: ``examples`` may also be a list of PyG ``Data`` or one PyG ``Batch``
+(each graph read by :func:`selfattn.data.pyg.from_pyg`), and :func:`to_pyg` turns a
+:class:`Batch` back into the PyG ``Batch`` of the same graphs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
 from ..varlen import lengths_to_offsets, pad
+from .pyg import from_pyg, is_pyg, is_pyg_batch, to_pyg
 from .sets import VectorSet
 
-__all__ = ["Batch", "Collate", "collate"]
+__all__ = ["Batch", "Collate", "collate", "to_pyg"]
 
 Layout = Literal["padded", "packed"]
 LabelKind = Literal["set", "vector", "sequence", "none"]
@@ -45,7 +50,11 @@ LabelKind = Literal["set", "vector", "sequence", "none"]
 
 @dataclass
 class Batch:
-    """A batch of sets; which fields are set depends on the layout and labels (module doc)."""
+    """A batch of sets; which fields are set depends on the layout and labels (module doc).
+
+    ``labels`` records the kind ``y`` was collated as (``"set"``, ``"vector"``,
+    ``"sequence"`` or ``"none"``), so :func:`to_pyg` can split it back per set.
+    """
 
     layout: str
     x: torch.Tensor
@@ -59,6 +68,7 @@ class Batch:
     edge_attr: torch.Tensor | None = None
     edge_batch: torch.Tensor | None = None
     grids: torch.Tensor | None = None
+    labels: str = "none"
 
     def __len__(self) -> int:
         return int(self.lengths.numel())
@@ -80,7 +90,7 @@ def _pad_values(items: list[torch.Tensor], value: float) -> tuple[torch.Tensor, 
 
 
 def collate(
-    examples: Sequence[VectorSet],
+    examples: Sequence[VectorSet] | Any,
     layout: Layout = "padded",
     labels: LabelKind = "none",
     label_pad: float = -100,
@@ -89,7 +99,8 @@ def collate(
     """Stack ``B`` :class:`VectorSet` into one :class:`Batch` (shapes in the module doc).
 
     Args:
-        examples: the sets; all ``x`` must share dtype and feature shape.
+        examples: the sets; all ``x`` must share dtype and feature shape. PyG ``Data``
+            graphs (or one PyG ``Batch``) are accepted too (module doc).
         layout: ``"padded"`` (``x`` ``(B, L, *f)`` + ``mask``) or ``"packed"`` (``x`` ``(N, *f)``).
         labels: ``"set"``, ``"vector"``, ``"sequence"`` or ``"none"``.
         label_pad: written into padded label slots (padded layout).
@@ -99,11 +110,15 @@ def collate(
         raise ValueError(f"layout: expected 'padded' or 'packed', got {layout!r}")
     if labels not in ("set", "vector", "sequence", "none"):
         raise ValueError(f"labels: expected 'set', 'vector', 'sequence' or 'none', got {labels!r}")
+    if is_pyg_batch(examples):
+        examples = examples.to_data_list()
     if len(examples) == 0:
         raise ValueError("examples: expected at least one set, got an empty list")
+    examples = [from_pyg(e, labels, f"examples[{i}]") if is_pyg(e) else e for i, e in enumerate(examples)]
     for i, e in enumerate(examples):
         if not isinstance(e, VectorSet):
-            raise TypeError(f"examples[{i}]: expected a VectorSet, got {type(e).__name__}")
+            raise TypeError(f"examples[{i}]: expected a VectorSet or a torch_geometric Data, "
+                            f"got {type(e).__name__}")
     first = examples[0].x
     for i, e in enumerate(examples):
         if e.x.dtype != first.dtype or e.x.shape[1:] != first.shape[1:]:
@@ -119,7 +134,7 @@ def collate(
         x, mask = pad(torch.cat(xs), offsets, padding_value=padding_value)
     else:
         x, mask = torch.cat(xs), None
-    batch = Batch(layout=layout, x=x, offsets=offsets, lengths=lengths, mask=mask)
+    batch = Batch(layout=layout, x=x, offsets=offsets, lengths=lengths, mask=mask, labels=labels)
     if labels != "none":
         _collate_labels(batch, examples, labels, label_pad)
     if any(e.edge_index is not None for e in examples):
