@@ -14,6 +14,7 @@ from .asr import AsrTask, PhonemesTask
 from .base import Task, TaskData
 from .detection import DetectionTask
 from .graphs import MoleculeTask, NodeTask
+from .image_conv import ConvImageTask
 from .images import ImageTask
 from .presets import PRESETS
 from .speech import DiarizationTask, SpeakerTask
@@ -24,7 +25,7 @@ __all__ = ["PRESETS", "TASKS", "Task", "TaskData", "get_task", "write_presets"]
 
 TASKS: dict[str, Task] = {t.name: t for t in (
     PosTask(), SentimentTask(), SpeakerTask(), DiarizationTask(), MoleculeTask(), NodeTask(), ImageTask(),
-    TranslateTask(), DetectionTask(), PhonemesTask(), AsrTask())}
+    TranslateTask(), DetectionTask(), PhonemesTask(), AsrTask(), ConvImageTask())}
 
 
 def get_task(name: str) -> Task:

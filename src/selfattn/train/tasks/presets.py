@@ -110,6 +110,27 @@ PRESETS: dict[str, dict] = {
         "trainer": {"max_epochs": 25, "patience": 4, "batch_size": 128, "eval_batch_size": 256,
                     "max_time_s": 3300, **_SMALL},
     },
+    # A convolutional stem (28 -> 7x7 cells) + 2 self-attention layers, and the same stem + 2 residual
+    # conv blocks on the same budget (selfattn.train.tasks.image_conv): the CNN vs self-attention
+    # comparison; augmentation: 2-pixel shifts and mirrors. Measured in docs/results.md (session 6).
+    "fashion-mnist-conv": {
+        "task": "image-conv",
+        "data": {"shift": 2, "flip": 0.5},
+        "model": {"kind": "transformer", "width": 64, "depth": 2, "heads": 4, "ff": 128, "dropout": 0.0,
+                  "positional": "sinusoidal", "stem": [16, 32], "downsample": 2},
+        "optim": {"lr": 0.003, "warmup_steps": 200, "weight_decay": 0.05, "min_lr_ratio": 0.01,
+                  "label_smoothing": 0.1},
+        "trainer": {"max_epochs": 8, "batch_size": 128, **_SMALL},
+    },
+    "fashion-mnist-cnn": {
+        "task": "image-conv",
+        "data": {"shift": 2, "flip": 0.5},
+        "model": {"kind": "cnn2d", "width": 64, "depth": 2, "dropout": 0.0, "stem": [16, 32],
+                  "downsample": 2},
+        "optim": {"lr": 0.003, "warmup_steps": 200, "weight_decay": 0.05, "min_lr_ratio": 0.01,
+                  "label_smoothing": 0.1},
+        "trainer": {"max_epochs": 8, "batch_size": 128, **_SMALL},
+    },
     "translate": {
         "task": "translate",
         "data": {"max_words": 40, "min_freq": 2, "subword_vocab": 8000},
