@@ -86,10 +86,18 @@ def molecule_to_set(mol, y: torch.Tensor | None = None, source: str = "") -> Vec
     return VectorSet(x=atoms, y=y, edge_index=edge_index, edge_attr=edge_attr, source=source)
 
 
-def smiles_to_set(smiles: str, y: torch.Tensor | None = None, source: str = "") -> VectorSet:
-    """A SMILES string -> :class:`VectorSet`; ``ValueError`` naming ``source`` if invalid."""
+def smiles_to_set(smiles, y: torch.Tensor | None = None, source: str = "") -> VectorSet:
+    """A SMILES string or an RDKit ``Mol`` -> :class:`VectorSet`; ``ValueError`` naming
+    ``source`` if invalid (a SMILES RDKit cannot parse, a ``Mol`` without atoms)."""
     from rdkit import Chem, RDLogger
 
+    if isinstance(smiles, Chem.Mol):
+        if smiles.GetNumAtoms() == 0:
+            raise ValueError(f"{source + ': ' if source else ''}smiles: an RDKit Mol with no atoms")
+        return molecule_to_set(smiles, y, source)
+    if not isinstance(smiles, str):
+        raise TypeError(f"{source + ': ' if source else ''}smiles: expected a SMILES string or an RDKit "
+                        f"Mol, got {type(smiles).__name__}")
     RDLogger.DisableLog("rdApp.*")  # the error is raised below with its row instead
     try:
         mol = Chem.MolFromSmiles(smiles) if smiles else None
