@@ -121,7 +121,8 @@ class PretrainedEncoder(nn.Module):
                       token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         """Packed ``ids (N,)`` with set ``offsets (B + 1,)`` -> ``(N, hidden)``; no padding at all."""
         if ids.dim() != 1 or ids.is_floating_point():
-            raise ValueError(f"ids: expected packed int token ids (total,), got {ids.dtype} {tuple(ids.shape)}")
+            raise ValueError(f"ids: expected packed int token ids (total,), got {ids.dtype} "
+                             f"{tuple(ids.shape)}")
         check_offsets(offsets, ids.shape[0])
         lengths = offsets[1:] - offsets[:-1]
         if lengths.numel() and int(lengths.max()) > self.max_length:
@@ -176,11 +177,14 @@ def _read_weights(folder: Path) -> dict[str, torch.Tensor]:
             state.update(load_file(str(folder / shard)))
         return state
     if (folder / "pytorch_model.bin").is_file():
+        where = repr(str(folder))
         raise ValueError(
             f"{folder / 'pytorch_model.bin'}: expected model.safetensors; pickled weights are never loaded "
-            "(unpickling runs code). Convert a checkpoint you trust once with transformers: python -c \"from "
-            f"transformers import AutoModel; AutoModel.from_pretrained('{folder}').save_pretrained('{folder}')\"")
-    raise FileNotFoundError(f"path: expected model.safetensors in the checkpoint folder {folder}, it is missing")
+            "(unpickling runs code). Convert a checkpoint you trust once with transformers: python -c "
+            f"\"from transformers import AutoModel; "
+            f"AutoModel.from_pretrained({where}).save_pretrained({where})\"")
+    raise FileNotFoundError(f"path: expected model.safetensors in the checkpoint folder {folder}, "
+                            "it is missing")
 
 
 def load_pretrained(path: str | Path, packed: bool = True) -> PretrainedEncoder:
@@ -188,7 +192,8 @@ def load_pretrained(path: str | Path, packed: bool = True) -> PretrainedEncoder:
     of a family in ``FAMILIES`` -> :class:`PretrainedEncoder` with its weights."""
     folder = Path(path)
     if not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"path: expected config.json in the checkpoint folder {folder}, it is missing")
+        raise FileNotFoundError(f"path: expected config.json in the checkpoint folder {folder}, "
+                                "it is missing")
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     spec_of(config, folder / "config.json")  # refuse an unmapped family before reading weights
     state = _read_weights(folder)
