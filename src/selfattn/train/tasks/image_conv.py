@@ -57,7 +57,7 @@ class ConvImageTask(Task):
     name = "image-conv"
     kind = "set"
     modality = "images"
-    patterns = ("none",)
+    patterns = ("none", "grid")  # "grid" lets the config check accept model.kind=cnn2d (images)
     model_kinds = ("transformer", "cnn2d")
     data_defaults: ClassVar[dict[str, Any]] = {"path": None, "validation": 5000, "split_seed": 0,
                                                "limit": None, "shift": 2, "flip": 0.5}
@@ -74,6 +74,9 @@ class ConvImageTask(Task):
         from ...nn.conv_attention import ConvAttentionClassifier
 
         m = cfg["model"]
+        if m["pattern"] != "none":
+            raise ConfigError(f"model.pattern: expected 'none' (every stem cell attends to every other), "
+                              f"got {m['pattern']!r}")
         if m["positional"] not in ("sinusoidal", "learned"):
             raise ConfigError(f"model.positional: expected 'sinusoidal' or 'learned' (2-D), got "
                               f"{m['positional']!r}")
