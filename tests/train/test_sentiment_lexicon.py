@@ -73,7 +73,7 @@ def test_each_word_gets_its_lexicon_id_and_the_frozen_rows_hold_the_ratings(data
 
 def test_a_lexicon_with_a_pretrained_encoder_fails_before_training(data_files):
     cfg = resolve_config("sentiment-minilm", overrides=["data.lexicon=vader", f"data.path={data_files['sentiment']}"])
-    with pytest.raises(ConfigError, match=r"data.lexicon, data.embedding: model.kind='pretrained'.*got 'vader'"):
+    with pytest.raises(ConfigError, match=r"data.lexicon, data.embedding, data.bigrams: model.kind='pretrained'.*got 'vader'"):
         get_task("sentiment").build(cfg)
     with pytest.raises(ConfigError, match=r"data.lexicon: expected 'none' or 'vader'"):
         resolve_config("sentiment", overrides=["data.lexicon=afinn"])

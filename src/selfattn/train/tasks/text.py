@@ -9,6 +9,11 @@ subword ids for fine-tuning the pretrained encoder. ``data.lexicon=vader`` adds 
 field per word: its VADER lexicon entry, read through a frozen table of (valence / 4, 1)
 rows (zeros for words not in the lexicon), so a word the training set never saw can still
 carry its rated polarity (``data.lexicon_path``: another ``vader_lexicon.txt``).
+``data.bigrams=true`` adds a field per word: the id of the word *pair* it starts (``not
+good``, ``good </s>``; pairs seen at least ``data.bigram_min_freq`` times in training, else
+unknown), so each vector carries the local word order that bag-of-bigrams models exploit
+(the TF-IDF + logistic regression baseline gains about 1.5 points from bigrams on this
+split) before attention mixes the set.
 """
 
 from __future__ import annotations
@@ -154,7 +159,7 @@ class SentimentTask(Task):
         "fractions": [0.8, 0.1, 0.1], "split_seed": 0, "min_freq": 2, "max_size": None,
         "embedding": "learned", "glove_words": 100000, "word_dropout": 0.1, "limit": None,
         "max_subwords": 128, "lexicon": "none",
-        "lexicon_path": None}
+        "lexicon_path": None, "bigrams": False, "bigram_min_freq": 2}
     model_kinds = (*Task.model_kinds, "pretrained")
 
     def check_data(self, d: dict) -> None:
@@ -166,6 +171,11 @@ class SentimentTask(Task):
         if d["lexicon"] not in ("none", "vader"):
             raise ConfigError(f"data.lexicon: expected 'none' or 'vader' (a per-word VADER valence "
                               f"field), got {d['lexicon']!r}")
+        if not isinstance(d["bigrams"], bool):
+            raise ConfigError(f"data.bigrams: expected true or false (a word-pair field), got {d['bigrams']!r}")
+        if isinstance(d["bigram_min_freq"], bool) or not isinstance(d["bigram_min_freq"], int) \
+                or d["bigram_min_freq"] < 1:
+            raise ConfigError(f"data.bigram_min_freq: expected an integer >= 1, got {d['bigram_min_freq']!r}")
 
     def _texts(self, d: dict):
         if d["source"] == "vader":
@@ -177,10 +187,10 @@ class SentimentTask(Task):
         texts = self._texts(d)
         regression = texts.classes is None
         if cfg["model"]["kind"] == "pretrained":
-            if d["lexicon"] != "none" or d["embedding"] != "learned":
-                raise ConfigError(f"data.lexicon, data.embedding: model.kind='pretrained' reads the "
-                                  f"checkpoint's own subwords; expected 'none' and 'learned', got "
-                                  f"{d['lexicon']!r} and {d['embedding']!r}")
+            if d["lexicon"] != "none" or d["embedding"] != "learned" or d["bigrams"]:
+                raise ConfigError(f"data.lexicon, data.embedding, data.bigrams: model.kind='pretrained' "
+                                  f"reads the checkpoint's own subwords; expected 'none', 'learned' and "
+                                  f"false, got {d['lexicon']!r}, {d['embedding']!r} and {d['bigrams']!r}")
             return self._build_subwords(cfg, texts, regression)
         splits = text_splits(texts, d["fractions"], d["split_seed"], d["min_freq"], d["max_size"])
         words = splits.words
@@ -196,11 +206,18 @@ class SentimentTask(Task):
             state["lexicon"] = lexicon.tokens[len(lexicon.specials):]
             vocab_sizes.append(len(lexicon))
             splits = _with_lexicon(splits, lexicon, texts)
+        if d["bigrams"]:
+            pairs = _bigram_vocab(splits.train, texts, d["bigram_min_freq"])
+            state["bigrams"] = pairs.tokens[len(pairs.specials):]
+            vocab_sizes.append(len(pairs))
+            splits = _with_bigrams(splits, pairs, texts)
         parts = [limit(s, d["limit"]) for s in (splits.train, splits.validation, splits.test)]
         spec: dict[str, Any] = {
             "task": "set", "outputs": 1 if regression else len(texts.classes),
             "target": "regression" if regression else "class",
-            "input": {"kind": "tokens", "vocab_sizes": vocab_sizes, "unk_dropout": {"0": d["word_dropout"]}},
+            "input": {"kind": "tokens", "vocab_sizes": vocab_sizes,
+                      "unk_dropout": {"0": d["word_dropout"],
+                                      **({str(len(vocab_sizes) - 1): d["word_dropout"]} if d["bigrams"] else {})}},
             "max_len": max(len(e) for p in parts for e in p.examples), "regression": regression}
         frozen = {"0": 50} if d["embedding"] != "learned" else {}
         if d["lexicon"] == "vader":
@@ -267,9 +284,12 @@ class SentimentTask(Task):
             vocab = self._vocab(state)
             words = [tokenize_words(t) or ["<unk>"] for _, t in lines]
             ids = [vocab.encode(w) for w in words]
-            if "lexicon" in state:
-                lexicon = Vocabulary(state["lexicon"])
-                ids = [torch.stack([x, lexicon.encode(w)], -1) for x, w in zip(ids, words, strict=True)]
+            fields = [Vocabulary(state["lexicon"]).encode] if "lexicon" in state else []
+            if "bigrams" in state:
+                pairs = Vocabulary(state["bigrams"])
+                fields.append(lambda w: pairs.encode(word_pairs(w)))
+            if fields:
+                ids = [torch.stack([x, *(f(w) for f in fields)], -1) for x, w in zip(ids, words, strict=True)]
         return [VectorSet(x=x, source=f"{path}:{n}") for x, (n, _) in zip(ids, lines, strict=True)], \
             [t for _, t in lines]
 
@@ -343,6 +363,27 @@ def _with_lexicon(splits, lexicon: Vocabulary, texts):
         if len(words) != len(e.x):
             raise ValueError(f"{e.source}: {len(words)} words but {len(e.x)} word ids")
         return torch.stack([e.x, lexicon.encode(words)], -1)
+
+    return _map_words(splits, texts, splits.words, ids)
+
+
+def word_pairs(words: list[str]) -> list[str]:
+    """The pair each word starts: ``["not", "good"]`` -> ``["not good", "good </s>"]``."""
+    return [f"{a} {b}" for a, b in zip(words, [*words[1:], "</s>"][: len(words)], strict=True)]
+
+
+def _bigram_vocab(train: SetDataset, texts, min_freq: int) -> Vocabulary:
+    text_of = dict(zip(texts.sources, texts.texts, strict=True))
+    return Vocabulary.build((word_pairs(tokenize_words(text_of[e.source])) for e in train.examples), min_freq)
+
+
+def _with_bigrams(splits, pairs: Vocabulary, texts):
+    """The same splits with one more field per word: the id of the word pair it starts."""
+    def ids(e, words):
+        x = e.x if e.x.dim() == 2 else e.x[:, None]
+        if len(words) != len(x):
+            raise ValueError(f"{e.source}: {len(words)} words but {len(x)} word ids")
+        return torch.cat([x, pairs.encode(word_pairs(words))[:, None]], -1)
 
     return _map_words(splits, texts, splits.words, ids)
 
