@@ -3,7 +3,9 @@
 For every edge ``e = (j -> i)`` (PyG ``edge_index``: row 0 sources, row 1 targets) the score
 is ``s_e = q_i . k_j * scale (+ bias_e)``; node ``i``'s weights are the normalisation of the
 scores of its incoming edges (a *segment* softmax, or relu / sigmoid by its in-degree),
-and its output is ``o_i = sum_e w_e v_j``. A node without incoming edges gets zeros.
+and its output is ``o_i = sum_e w_e v_j``. A node without incoming edges gets zeros. The
+normalisation is ``functional.normalize.normalize_groups`` (groups = targets), the one the
+tile engine uses as well.
 Time and memory are O(E * D) and O(E * H): scores and sums are sparse products on the CSR
 form of the graph (``csr.py``), never an ``(E, D)`` gather.
 
@@ -35,7 +37,7 @@ from ..._checks import (
 from ...patterns.graph import GraphPattern
 from ..bias import ScoreBias
 from ..call import AttentionCall
-from ..normalize import check_normalize
+from ..normalize import check_normalize, normalize_groups
 from ..precision import HALF
 from .csr import CSR, _sddmm, _spmm, sddmm, spmm
 
@@ -78,30 +80,8 @@ def segment_softmax(scores: torch.Tensor, index: torch.Tensor, num_segments: int
     check_dtype("index", index, "integer")
     if index.shape[0] != scores.shape[0]:
         raise ValueError(f"index: expected {scores.shape[0]} entries (one per score), got {index.shape[0]}")
-    w = _normalize_segments(scores.movedim(0, -1), None, index, num_segments, "softmax")
+    w = normalize_groups(scores.movedim(0, -1), None, index, num_segments, "softmax")
     return w.movedim(-1, 0)
-
-
-def _normalize_segments(s: torch.Tensor, allowed: torch.Tensor | None, rows: torch.Tensor, n: int,
-                        normalize: str) -> torch.Tensor:
-    """``s (..., E)`` -> weights normalised over the edges of each row (``rows (E,)``), the
-    semantics of ``selfattn.functional.normalize`` (``-inf`` = not allowed)."""
-    if allowed is not None:
-        s = s.masked_fill(~allowed, _NEG_INF)
-    fin = s > _NEG_INF
-    shape = (*s.shape[:-1], n)
-    count = s.new_zeros(shape).index_add(-1, rows, fin.to(s.dtype))
-    has = count > 0
-    if normalize == "softmax":
-        top = s.new_full(shape, _NEG_INF).scatter_reduce(-1, rows.expand(s.shape), s.detach(), "amax")
-        top = torch.where(has, top, torch.zeros_like(top))
-        e = torch.exp(s - top[..., rows])
-        denom = s.new_zeros(shape).index_add(-1, rows, e)
-        return e / torch.where(has, denom, torch.ones_like(denom))[..., rows]
-    cnt = count.clamp_min(1)[..., rows]
-    safe = torch.where(fin, s, torch.zeros_like(s))
-    w = torch.relu(safe) / cnt if normalize == "relu" else torch.sigmoid(safe - torch.log(cnt))
-    return torch.where(fin, w, torch.zeros_like(w))
 
 
 class _GraphSoftmax(torch.autograd.Function):
@@ -112,7 +92,7 @@ class _GraphSoftmax(torch.autograd.Function):
         s = _sddmm(csr, q, k).mul_(scale)
         if bias is not None:
             s = s + bias
-        w = _normalize_segments(s, allowed, csr.rows, csr.num_targets, "softmax")
+        w = normalize_groups(s, allowed, csr.rows, csr.num_targets, "softmax")
         out = _spmm(csr, w, v)
         ctx.save_for_backward(q, k, v, w, out)
         ctx.csr, ctx.scale = csr, scale
@@ -181,7 +161,7 @@ def run_graph(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, csr: CSR, *,
     s = _edge_scores(score, qf, kf, csr, b) * scale
     if bias_f is not None:
         s = s + bias_f
-    w = _normalize_segments(s, allowed_f, csr.rows, csr.num_targets, normalize)
+    w = normalize_groups(s, allowed_f, csr.rows, csr.num_targets, normalize)
     wd = F.dropout(w, dropout_p) if dropout_p > 0 else w
     out = spmm(csr, wd, vf).view(b, h, nt, dv)
     return out, (w.view(b, h, -1) if need_weights else None)

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ..call import AttentionCall
-from ..normalize import normalize_scores
+from ..normalize import normalize_groups, normalize_scores
 from ..precision import HALF, upcast
 from . import tiles_flash
 from .tile_plan import TileContext, TilePart, pair_terms, tile_parts, tile_rows
@@ -57,43 +57,16 @@ def k_tiles(x: torch.Tensor, part: TilePart) -> torch.Tensor:
 
 
 # -- explicit path ---------------------------------------------------------------------------
-def _joint_normalize(scores: list[torch.Tensor], allowed: list[torch.Tensor], rows: list[torch.Tensor],
-                     n_rows: int, normalize: str) -> list[torch.Tensor]:
-    """``normalize_scores`` over the union of several parts: row ``rows[p][t, r]`` of the
-    output gathers the keys of tile row ``(t, r)`` of every part (``n_rows`` = padding)."""
-    b, h = scores[0].shape[:2]
-    dev, dt = scores[0].device, scores[0].dtype
-    masked = [s.masked_fill(~a, _NEG_INF) for s, a in zip(scores, allowed, strict=True)]
-    flat = [r.reshape(-1) for r in rows]
-    count = torch.zeros(b, h, n_rows + 1, device=dev, dtype=dt)
-    for s, r in zip(masked, flat, strict=True):
-        count = count.index_add(2, r, (s > _NEG_INF).sum(-1).to(dt).reshape(b, h, -1))
-    has = count > 0
-
-    def per_tile(stat: torch.Tensor, p: int) -> torch.Tensor:
-        return stat[:, :, rows[p]][..., None]
-
-    if normalize == "softmax":
-        top = torch.full((b, h, n_rows + 1), _NEG_INF, device=dev, dtype=dt)
-        for s, r in zip(masked, flat, strict=True):
-            m = s.detach().amax(-1).reshape(b, h, -1)
-            top = top.scatter_reduce(2, r.expand(b, h, -1), m.expand(b, h, -1), "amax")
-        top = torch.where(has, top, torch.zeros_like(top))
-        e = [torch.exp(s - per_tile(top, p)) for p, s in enumerate(masked)]
-        denom = torch.zeros(b, h, n_rows + 1, device=dev, dtype=dt)
-        for x, r in zip(e, flat, strict=True):
-            denom = denom.index_add(2, r, x.sum(-1).reshape(b, h, -1))
-        denom = torch.where(has, denom, torch.ones_like(denom))
-        return [x / per_tile(denom, p) for p, x in enumerate(e)]
-    n = count.clamp_min(1)
-    out = []
-    for p, s in enumerate(masked):
-        fin = s > _NEG_INF
-        safe = torch.where(fin, s, torch.zeros_like(s))
-        w = torch.relu(safe) / per_tile(n, p) if normalize == "relu" else torch.sigmoid(
-            safe - torch.log(per_tile(n, p)))
-        out.append(torch.where(fin, w, torch.zeros_like(w)))
-    return out
+def _joint_weights(scores: list[torch.Tensor], allowed: list[torch.Tensor], rows: list[torch.Tensor],
+                   n_rows: int, normalize: str) -> list[torch.Tensor]:
+    """The normalisation over the union of several parts: the scores of every part, flat on
+    one axis, grouped by output row (tile row ``(t, r)`` of part ``p`` is row
+    ``rows[p][t, r]``; ``n_rows`` = padding), through the one grouped normaliser."""
+    flat = [s.masked_fill(~a, _NEG_INF).flatten(2) for s, a in zip(scores, allowed, strict=True)]
+    groups = torch.cat([r[..., None].expand(s.shape[-3:]).reshape(-1)
+                        for r, s in zip(rows, scores, strict=True)])
+    w = normalize_groups(torch.cat(flat, -1), None, groups, n_rows + 1, normalize)
+    return [x.view(s.shape) for x, s in zip(w.split([f.shape[-1] for f in flat], -1), scores, strict=True)]
 
 
 def _tile_scores(call: AttentionCall, qt: torch.Tensor, kt: torch.Tensor) -> torch.Tensor:
@@ -124,7 +97,7 @@ def run_explicit(ctx: TileContext, parts: list[TilePart]
         weights = [normalize_scores(scores[0], allowed[0], call.normalize)]
     else:
         rows = [tile_rows(p, lq, dev) for p in parts]
-        weights = _joint_normalize(scores, allowed, rows, lq, call.normalize)
+        weights = _joint_weights(scores, allowed, rows, lq, call.normalize)
     out = None
     for part, w in zip(parts, weights, strict=True):
         wd = F.dropout(w, call.dropout_p) if call.dropout_p > 0 else w
