@@ -17,6 +17,7 @@ from .graphs import MoleculeTask, NodeTask
 from .image_conv import ConvImageTask
 from .images import ImageTask
 from .presets import PRESETS
+from .sagan import SaganTask
 from .speech import DiarizationTask, SpeakerTask
 from .text import PosTask, SentimentTask
 from .translate import TranslateTask
@@ -25,7 +26,8 @@ __all__ = ["PRESETS", "TASKS", "Task", "TaskData", "get_task", "write_presets"]
 
 TASKS: dict[str, Task] = {t.name: t for t in (
     PosTask(), SentimentTask(), SpeakerTask(), DiarizationTask(), MoleculeTask(), NodeTask(), ImageTask(),
-    TranslateTask(), DetectionTask(), PhonemesTask(), AsrTask(), ConvImageTask())}
+    TranslateTask(), DetectionTask(), PhonemesTask(), AsrTask(), ConvImageTask(),
+    SaganTask())}
 
 
 def get_task(name: str) -> Task:
