@@ -172,7 +172,8 @@ class SentimentTask(Task):
             raise ConfigError(f"data.lexicon: expected 'none' or 'vader' (a per-word VADER valence "
                               f"field), got {d['lexicon']!r}")
         if not isinstance(d["bigrams"], bool):
-            raise ConfigError(f"data.bigrams: expected true or false (a word-pair field), got {d['bigrams']!r}")
+            raise ConfigError(f"data.bigrams: expected true or false (a word-pair field), "
+                              f"got {d['bigrams']!r}")
         if isinstance(d["bigram_min_freq"], bool) or not isinstance(d["bigram_min_freq"], int) \
                 or d["bigram_min_freq"] < 1:
             raise ConfigError(f"data.bigram_min_freq: expected an integer >= 1, got {d['bigram_min_freq']!r}")
@@ -212,12 +213,13 @@ class SentimentTask(Task):
             vocab_sizes.append(len(pairs))
             splits = _with_bigrams(splits, pairs, texts)
         parts = [limit(s, d["limit"]) for s in (splits.train, splits.validation, splits.test)]
+        unk_dropout = {"0": d["word_dropout"]}  # unknown-word dropout: the word field, and the pair field
+        if d["bigrams"]:
+            unk_dropout[str(len(vocab_sizes) - 1)] = d["word_dropout"]
         spec: dict[str, Any] = {
             "task": "set", "outputs": 1 if regression else len(texts.classes),
             "target": "regression" if regression else "class",
-            "input": {"kind": "tokens", "vocab_sizes": vocab_sizes,
-                      "unk_dropout": {"0": d["word_dropout"],
-                                      **({str(len(vocab_sizes) - 1): d["word_dropout"]} if d["bigrams"] else {})}},
+            "input": {"kind": "tokens", "vocab_sizes": vocab_sizes, "unk_dropout": unk_dropout},
             "max_len": max(len(e) for p in parts for e in p.examples), "regression": regression}
         frozen = {"0": 50} if d["embedding"] != "learned" else {}
         if d["lexicon"] == "vader":
