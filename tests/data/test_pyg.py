@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from selfattn.data import VectorSet, collate
-from selfattn.data.pyg import from_pyg, to_pyg
+from selfattn.data import VectorSet, collate, from_pyg, to_pyg
 
 pyg_data = pytest.importorskip("torch_geometric.data")
 

@@ -20,7 +20,7 @@ are imported only by the functions that need them.
 from .audio import SAMPLE_RATE, frame_count, frames, read_wav, resample
 from .bucketing import LengthBucketSampler, padding_fraction
 from .cache import DataUnavailableError, cache_dir
-from .collate import Batch, Collate, collate
+from .collate import Batch, Collate, collate, to_pyg
 from .fbank import log_mel_fbank, mfcc
 from .glove import glove_embedding, load_glove
 from .graph_tool_format import read_gt, write_gt
@@ -50,7 +50,7 @@ from .molecules import (
     smiles_to_set,
 )
 from .pos import PENN_TO_UNIVERSAL, PosSplits, TaggedCorpus, load_pos, pos_splits
-from .pyg import from_pyg, to_pyg
+from .pyg import from_pyg
 from .registry import REGISTRY, dataset_names, fetch, is_cached
 from .sentiment import LabeledTexts, load_rotten_tomatoes, load_vader, load_vader_lexicon, text_splits
 from .sets import SetDataset, VectorSet, split_indices

@@ -39,7 +39,7 @@ from typing import Any, Literal
 import torch
 
 from ..varlen import lengths_to_offsets, pad
-from .pyg import from_pyg, is_pyg, is_pyg_batch, to_pyg
+from .pyg import from_pyg, is_pyg, is_pyg_batch, set_to_data
 from .sets import VectorSet
 
 __all__ = ["Batch", "Collate", "collate", "to_pyg"]
@@ -211,3 +211,40 @@ class Collate:
 
     def __call__(self, examples: Sequence[VectorSet]) -> Batch:
         return collate(examples, self.layout, self.labels, self.label_pad, self.padding_value)
+
+
+def to_pyg(obj: Any):
+    """A :class:`VectorSet` -> PyG ``Data``; a selfattn :class:`~selfattn.data.Batch` -> PyG ``Batch``.
+
+    A batch is split back into its sets (padding dropped, edges renumbered per set, labels
+    of the kind it was collated with) and joined by ``Batch.from_data_list``, so the result
+    is exactly the PyG batch of the same graphs. A ``VectorSet``'s ``y`` is kept as it is
+    (no per-graph dimension is added: the set does not say whether ``y`` is per set).
+    """
+    if isinstance(obj, VectorSet):
+        return set_to_data(obj.x, obj.y, obj.edge_index, obj.edge_attr, set_label=False)
+    if not isinstance(obj, Batch):
+        raise TypeError(f"to_pyg: expected a selfattn VectorSet or Batch, got {type(obj).__name__}")
+    from torch_geometric.data import Batch as PygBatch
+
+    if obj.labels == "sequence":
+        raise ValueError("to_pyg: a batch with labels='sequence' (target sequences) has no PyG form; "
+                         "collate it with labels='set', 'vector' or 'none'")
+    graphs = []
+    width = obj.x.shape[1] if obj.layout == "padded" else None
+    for b, n in enumerate(obj.lengths.tolist()):
+        start = int(obj.offsets[b])
+        x = obj.x[b, :n] if width is not None else obj.x[start:start + n]
+        y = None
+        if obj.y is not None and obj.labels == "set":
+            y = obj.y[b]
+        elif obj.y is not None and obj.labels == "vector":
+            y = obj.y[b, :n] if width is not None else obj.y[start:start + n]
+        edge_index = edge_attr = None
+        if obj.edge_index is not None:
+            mine = obj.edge_batch == b
+            shift = b * width if width is not None else start
+            edge_index = obj.edge_index[:, mine] - shift
+            edge_attr = None if obj.edge_attr is None else obj.edge_attr[mine]
+        graphs.append(set_to_data(x, y, edge_index, edge_attr, set_label=obj.labels == "set"))
+    return PygBatch.from_data_list(graphs)

@@ -9,13 +9,13 @@ nothing recomputed:
   other attributes such as ``pos`` or ``train_mask`` are not carried);
 * :func:`~selfattn.data.collate` accepts a list of ``Data`` or a whole PyG ``Batch``
   and converts through :func:`from_pyg`;
-* :func:`to_pyg` ``VectorSet -> Data`` and ``selfattn Batch -> PyG Batch`` (``x``
+* :func:`~selfattn.data.collate.to_pyg` ``VectorSet -> Data`` and ``selfattn Batch -> PyG Batch`` (``x``
   ``(N, *feature)`` packed, ``batch`` ``(N,)``, ``ptr`` ``(B + 1,)`` = our ``offsets``,
   ``edge_index`` in the packed numbering), equal to ``Batch.from_data_list`` of the sets.
 
 Graph-level labels follow PyG's convention: a per-graph ``y`` is stored with a leading
 dimension of 1 (``(1,)`` or ``(1, k)``) so that batching concatenates it to ``(B, ...)``;
-``from_pyg(..., labels="set")`` drops that dimension and :func:`to_pyg` puts it back.
+``from_pyg(..., labels="set")`` drops that dimension and ``to_pyg`` puts it back.
 
 ``torch_geometric`` is imported only here, only when these are called (it is optional).
 """
@@ -29,7 +29,7 @@ import torch
 
 from .sets import VectorSet
 
-__all__ = ["from_pyg", "is_pyg", "to_pyg"]
+__all__ = ["from_pyg", "is_pyg", "set_to_data"]
 
 
 def _pyg_data_class():
@@ -71,8 +71,9 @@ def from_pyg(data: Any, labels: str = "none", source: str = "") -> VectorSet:
     return VectorSet(x=x, y=y, edge_index=data.edge_index, edge_attr=data.edge_attr, source=source)
 
 
-def _set_to_data(x: torch.Tensor, y: torch.Tensor | None, edge_index: torch.Tensor | None,
+def set_to_data(x: torch.Tensor, y: torch.Tensor | None, edge_index: torch.Tensor | None,
                  edge_attr: torch.Tensor | None, set_label: bool):
+    """One set's tensors -> PyG ``Data`` (a per-set ``y`` gets PyG's leading dimension of 1)."""
     from torch_geometric.data import Data
 
     kwargs: dict[str, Any] = {"x": x}
@@ -83,42 +84,3 @@ def _set_to_data(x: torch.Tensor, y: torch.Tensor | None, edge_index: torch.Tens
     if y is not None:
         kwargs["y"] = y.unsqueeze(0) if set_label else y
     return Data(**kwargs, num_nodes=x.shape[0])
-
-
-def to_pyg(obj: Any):
-    """A :class:`VectorSet` -> PyG ``Data``; a selfattn :class:`~selfattn.data.Batch` -> PyG ``Batch``.
-
-    A batch is split back into its sets (padding dropped, edges renumbered per set, labels
-    of the kind it was collated with) and joined by ``Batch.from_data_list``, so the result
-    is exactly the PyG batch of the same graphs. A ``VectorSet``'s ``y`` is kept as it is
-    (no per-graph dimension is added: the set does not say whether ``y`` is per set).
-    """
-    from .collate import Batch
-
-    if isinstance(obj, VectorSet):
-        return _set_to_data(obj.x, obj.y, obj.edge_index, obj.edge_attr, set_label=False)
-    if not isinstance(obj, Batch):
-        raise TypeError(f"to_pyg: expected a selfattn VectorSet or Batch, got {type(obj).__name__}")
-    from torch_geometric.data import Batch as PygBatch
-
-    if obj.labels == "sequence":
-        raise ValueError("to_pyg: a batch with labels='sequence' (target sequences) has no PyG form; "
-                         "collate it with labels='set', 'vector' or 'none'")
-    graphs = []
-    width = obj.x.shape[1] if obj.layout == "padded" else None
-    for b, n in enumerate(obj.lengths.tolist()):
-        start = int(obj.offsets[b])
-        x = obj.x[b, :n] if width is not None else obj.x[start:start + n]
-        y = None
-        if obj.y is not None and obj.labels == "set":
-            y = obj.y[b]
-        elif obj.y is not None and obj.labels == "vector":
-            y = obj.y[b, :n] if width is not None else obj.y[start:start + n]
-        edge_index = edge_attr = None
-        if obj.edge_index is not None:
-            mine = obj.edge_batch == b
-            shift = b * width if width is not None else start
-            edge_index = obj.edge_index[:, mine] - shift
-            edge_attr = None if obj.edge_attr is None else obj.edge_attr[mine]
-        graphs.append(_set_to_data(x, y, edge_index, edge_attr, set_label=obj.labels == "set"))
-    return PygBatch.from_data_list(graphs)
