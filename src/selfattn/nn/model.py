@@ -29,6 +29,7 @@ from .attention import MultiHeadAttention
 from .baselines import BASELINES, build_baseline
 from .encoder import EncoderLayer
 from .heads import SetHead, VectorHead
+from .variants import needs_max_len
 
 __all__ = ["PATTERNS", "AttentionEncoder", "InputEmbedding", "SetModel", "attention_module",
            "build_model", "pattern_mask", "pattern_object", "positional_module"]
@@ -336,9 +337,7 @@ def build_model(cfg: dict[str, Any], spec: dict[str, Any]) -> SetModel:
         embed = InputEmbedding(spec["input"], width, dropout)
         if kind == "transformer":
             options = dict(cfg.get("attention_options") or {})
-            needs_len = cfg.get("attention") in {"linformer", "synthesizer_dense", "synthesizer_random",
-                                                 "synthesizer", "sinkhorn"}
-            if needs_len:
+            if isinstance(cfg.get("attention"), str) and needs_max_len(cfg["attention"]):
                 options.setdefault("max_len", int(spec.get("max_len", 512)) + int(cls))
             encoder = AttentionEncoder(
                 width, int(cfg["depth"]), int(cfg["heads"]), ff=int(cfg.get("ff") or 0), dropout=dropout,

@@ -55,6 +55,7 @@ __all__ = [
     "VariantAttention",
     "attention_names",
     "build_attention",
+    "needs_max_len",
 ]
 
 #: name -> module class; "full" is exact softmax attention.
@@ -81,6 +82,13 @@ _ALIASES = {
 def attention_names() -> list[str]:
     """Every name ``build_attention`` accepts (canonical names, then aliases)."""
     return [*ATTENTION_VARIANTS, *_ALIASES]
+
+
+def needs_max_len(name: str) -> bool:
+    """Whether the variant called ``name`` sizes its parameters by the longest sequence
+    (its constructor takes a required ``max_len``); unknown names give False."""
+    key = _ALIASES.get(name.lower().replace("-", "_"), name.lower().replace("-", "_"))
+    return key in ATTENTION_VARIANTS and _needs_max_len(ATTENTION_VARIANTS[key])
 
 
 def build_attention(name: str, embed_dim: int, num_heads: int, **kwargs: Any) -> nn.Module:
