@@ -100,11 +100,17 @@ def check_vs_reference(run, q, k, v, pattern, options: dict, seed: int = 0,
         assert_close(a, b, f"gradient of input {i}")
 
 
-@contextlib.contextmanager
-def explicit_path() -> Iterator[None]:
-    """Force the tile kernels off the fused flash path (both paths must equal the oracle)."""
-    with mock.patch("selfattn.functional.sparse.tiles_flash.flash_supported", lambda call: "forced off"):
-        yield
+def on_path(run, path: str | None):
+    """``run`` (``sparse_attention``-like) with the tile path named ``path`` forced
+    (``"tiles_explicit"`` / ``"tiles_fused"``; None = the pattern's kernel chooses): both
+    paths must equal the oracle."""
+    if path is None:
+        return run
+
+    def forced(q, k, v, pattern, **options):
+        return run(q, k, v, pattern, kernel=path, **options)
+
+    return forced
 
 
 def via_attention(q, k, v, pattern, **options):

@@ -13,7 +13,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sparse_helpers import check_vs_reference, explicit_path, option_sets, qkv, via_attention
+from sparse_helpers import check_vs_reference, on_path, option_sets, qkv, via_attention
 from test_sparse_tiles import _coverage
 
 from selfattn.functional import choose_kernel
@@ -44,11 +44,8 @@ def test_plan_computes_every_allowed_pair_exactly_once(n):
 def test_outputs_and_gradients_equal_the_float64_reference(n, b, h, d, option, explicit, seed):
     q, k, v = qkv(b, h, n, n, d, seed)
     options = option_sets(h, d, n, n, b, seed)[option]
-    if explicit:
-        with explicit_path():
-            check_vs_reference(sparse_attention, q, k, v, LogSparsePattern(), options, seed)
-    else:
-        check_vs_reference(sparse_attention, q, k, v, LogSparsePattern(), options, seed)
+    run = on_path(sparse_attention, "tiles_explicit" if explicit else None)
+    check_vs_reference(run, q, k, v, LogSparsePattern(), options, seed)
 
 
 def test_weights_and_auto_dispatch_equal_the_reference():

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from sparse_helpers import (
     assert_close,
     check_vs_reference,
-    explicit_path,
     grads,
+    on_path,
     one_tile_per_backward_chunk,
     option_sets,
     qkv,
@@ -64,11 +64,8 @@ def test_block_sparse_matches_reference(data, n, b, h, d, option, explicit, seed
     pattern = data.draw(block_patterns(n))
     q, k, v = qkv(b, h, n, n, d, seed)
     options = option_sets(h, d, n, n, b, seed)[option]
-    if explicit:
-        with explicit_path():
-            check_vs_reference(sparse_attention, q, k, v, pattern, options, seed)
-    else:
-        check_vs_reference(sparse_attention, q, k, v, pattern, options, seed)
+    run = on_path(sparse_attention, "tiles_explicit" if explicit else None)
+    check_vs_reference(run, q, k, v, pattern, options, seed)
 
 
 @st.composite
@@ -88,11 +85,8 @@ def test_neighborhood_matches_reference(pattern, b, h, d, option, explicit, seed
     n = pattern.length
     q, k, v = qkv(b, h, n, n, d, seed)
     options = option_sets(h, d, n, n, b, seed)[option]
-    if explicit:
-        with explicit_path():
-            check_vs_reference(sparse_attention, q, k, v, pattern, options, seed)
-    else:
-        check_vs_reference(sparse_attention, q, k, v, pattern, options, seed)
+    run = on_path(sparse_attention, "tiles_explicit" if explicit else None)
+    check_vs_reference(run, q, k, v, pattern, options, seed)
 
 
 def _coverage(parts, n: int) -> torch.Tensor:
@@ -195,11 +189,11 @@ def test_backward_in_chunks_of_tiles_is_exact(pattern, n):
 def test_dot_softmax_calls_take_the_fused_paths():
     """The fast paths must actually run (the explicit twins would pass every exactness test)."""
     from selfattn.functional import make_call
-    from selfattn.functional.sparse import tiles_flash
+    from selfattn.functional.sparse import FUSED, tile_path
     from selfattn.patterns import GraphPattern, WindowPattern
 
     q, k, v = qkv(1, 2, 40, 40, 3, 0)
-    assert tiles_flash.flash_supported(make_call(q, k, v, pattern=WindowPattern(3))) is None
+    assert tile_path(make_call(q, k, v, pattern=WindowPattern(3))) is FUSED
     for pattern in (WindowPattern(3), StridedPattern(4), Neighborhood2DPattern(5, 8, 3)):
         assert "FlashTiles" in _autograd_nodes(sparse_attention(q, k, v, pattern))
     ei = torch.randint(0, 40, (2, 100), generator=torch.Generator().manual_seed(0))

@@ -10,8 +10,8 @@ from sparse_helpers import (
     F64,
     assert_close,
     check_vs_reference,
-    explicit_path,
     grads,
+    on_path,
     one_tile_per_backward_chunk,
     option_sets,
     qkv,
@@ -42,11 +42,8 @@ def test_window_matches_reference(pattern, lq, extra, b, h, d, option, explicit,
     lk = max(lq + extra, 0) if seed % 3 == 0 else lq  # a third of the cases: Lq != Lk
     q, k, v = qkv(b, h, lq, lk, d, seed)
     options = option_sets(h, d, lq, lk, b, seed)[option]
-    if explicit:
-        with explicit_path():
-            check_vs_reference(sparse_attention, q, k, v, pattern, options, seed)
-    else:
-        check_vs_reference(sparse_attention, q, k, v, pattern, options, seed)
+    run = on_path(sparse_attention, "tiles_explicit" if explicit else None)
+    check_vs_reference(run, q, k, v, pattern, options, seed)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -94,14 +91,13 @@ def test_query_without_keys_gets_zeros_and_finite_gradients():
     q, k, v = qkv(2, 2, 40, 40, 4, 0)
     mask = torch.ones(40, 40, dtype=torch.bool)
     mask[5] = False  # query 5 sees nothing
-    for explicit in (False, True):
-        ctx = explicit_path() if explicit else torch.enable_grad()
-        with ctx:
-            out = sparse_attention(q, k, v, WindowPattern(3), mask=mask, key_lengths=torch.tensor([40, 0]))
-            assert (out[:, :, 5] == 0).all() and (out[1] == 0).all()
-            g = grads(out, [q, k, v], 0)
-            assert all(torch.isfinite(x).all() for x in g)
-            assert (g[0][:, :, 5] == 0).all() and (g[0][1] == 0).all()
+    for path in ("tiles_fused", "tiles_explicit"):
+        out = sparse_attention(q, k, v, WindowPattern(3), mask=mask, key_lengths=torch.tensor([40, 0]),
+                               kernel=path)
+        assert (out[:, :, 5] == 0).all() and (out[1] == 0).all()
+        g = grads(out, [q, k, v], 0)
+        assert all(torch.isfinite(x).all() for x in g)
+        assert (g[0][:, :, 5] == 0).all() and (g[0][1] == 0).all()
 
 
 def test_wide_windows_are_clamped_to_full_attention():

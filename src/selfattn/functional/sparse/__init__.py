@@ -15,6 +15,10 @@ pattern names it and its engine has a planner for the pattern's type; in auto mo
 also waits for the pattern's measured crossover (``select.py``), so ``attention(...,
 pattern=p)`` runs the fastest exact kernel and ``choose_kernel`` says why.
 ``sparse_attention`` runs the pattern's sparse kernel whatever the size.
+
+The tile engine's two paths are kernels too (``"tiles_fused"``, ``"tiles_explicit"``:
+``tiles.TILE_PATHS``): ``auto`` never picks them (the pattern's kernel chooses the path),
+but ``kernel=`` can name them to force one, e.g. to test both against the oracle.
 """
 
 from __future__ import annotations
@@ -35,15 +39,19 @@ from .grid import grid_parts
 from .packed import packed_inputs
 from .select import speed_reason
 from .tile_plan import TileContext, TilePart, clear_plan_cache, has_tile_plan, plan_tiles, tile_parts
-from .tiles import run_tiles, tile_kernel
+from .tiles import EXPLICIT, FUSED, TILE_PATHS, TilePath, run_tiles, tile_kernel, tile_path
 from .varlen import pattern_varlen_attention
 from .window import window_attention, window_parts
 
 __all__ = [
+    "EXPLICIT",
+    "FUSED",
     "KERNELS",
+    "TILE_PATHS",
     "SparseKernel",
     "TileContext",
     "TilePart",
+    "TilePath",
     "block_parts",
     "clear_plan_cache",
     "graph_attention",
@@ -57,6 +65,7 @@ __all__ = [
     "sparse_attention",
     "sparse_kernel_for",
     "tile_parts",
+    "tile_path",
     "window_attention",
     "window_parts",
 ]
@@ -106,6 +115,32 @@ for _k in KERNELS:
                            slower=speed_reason), before="sdpa")
 
 
+def _path_kernel(path: TilePath) -> Kernel:
+    """A tile path as a kernel of its own, so that ``kernel="tiles_explicit"`` (or
+    ``"tiles_fused"``) forces it on any pattern with a tile plan; ``auto`` never picks it
+    (the pattern's own kernel already chooses the path)."""
+
+    def unsupported(call: AttentionCall) -> str | None:
+        pattern = call.pattern
+        if pattern is None or not has_tile_plan(pattern):
+            return "no sparse pattern with a tile planner"
+        pattern.check_lengths(call.shape[2], call.shape[3])  # wrong lengths are an error
+        if min(call.shape) == 0 or call.q.shape[-1] == 0:
+            return "an empty input (a zero-size axis): the dense kernels handle it"
+        return path.unsupported(call)
+
+    def slower(call: AttentionCall) -> str:
+        return (f"the {path.name!r} tile path runs only when named; the pattern's own kernel picks "
+                "the fused or explicit path")
+
+    return Kernel(path.name, lambda call: tile_kernel(call, path), unsupported, path.description,
+                  slower=slower)
+
+
+for _p in (FUSED, EXPLICIT):
+    register_kernel(_path_kernel(_p), before="sdpa")
+
+
 def sparse_kernel_for(pattern: Any) -> SparseKernel:
     """The sparse kernel that computes ``pattern``."""
     for kern in KERNELS:
@@ -116,22 +151,32 @@ def sparse_kernel_for(pattern: Any) -> SparseKernel:
 
 
 def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, pattern: Any, *,
-                     return_weights: bool = False, **options: Any
+                     return_weights: bool = False, kernel: str | None = None, **options: Any
                      ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """``attention(q, k, v, pattern=pattern, ...)`` on the pattern's sparse kernel, whatever
     the size (``attention`` itself prefers dense kernels where they are faster). Same
     arguments and shapes as ``selfattn.functional.attention``; weights are dense
-    ``(B, H, Lq, Lk)``."""
+    ``(B, H, Lq, Lk)``. ``kernel``: None (the pattern's kernel), or for a tile pattern
+    ``"tiles_fused"`` / ``"tiles_explicit"`` to force one tile path."""
     call = make_call(q, k, v, pattern=pattern, need_weights=return_weights, **options)
     kern = sparse_kernel_for(pattern)
     why = kern.exact_reason(call)
     if why is not None:
         raise ValueError(f"pattern: the {kern.name!r} kernel cannot compute {pattern!r}: {why}")
+    path = None
+    if kernel is not None and kernel != kern.name:
+        if kern.engine != "tiles" or kernel not in TILE_PATHS:
+            names = [kern.name, *(TILE_PATHS if kern.engine == "tiles" else ())]
+            raise ValueError(f"kernel: expected None or one of {names} for {pattern!r}, got {kernel!r}")
+        path = TILE_PATHS[kernel]
+        why = path.unsupported(call)
+        if why is not None:
+            raise ValueError(f"kernel: {kernel!r} cannot compute this call exactly: {why}")
     if min(call.shape) == 0 or call.q.shape[-1] == 0:
         b, h, lq, lk = call.shape
         anchor = (q.sum() + k.sum() + v.sum()) * 0  # keeps zero gradients flowing
         out = q.new_zeros(b, h, lq, v.shape[-1]) + anchor
         weights = q.new_zeros(b, h, lq, lk) + anchor
     else:
-        out, weights = kern.run(call)
+        out, weights = kern.run(call) if path is None else tile_kernel(call, path)
     return (out, weights) if return_weights else out

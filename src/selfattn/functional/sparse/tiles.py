@@ -4,7 +4,8 @@ A pattern's planner (``tile_plan.plan_tiles``) cuts it into parts of dense tiles
 tile is a small masked dense attention, so the cost is ``O(L * m)`` instead of ``O(L^2)``.
 ``tile_kernel`` is the ``Kernel.run`` of every tile kernel: plan, then run the parts.
 
-Two paths compute the same thing:
+Two paths compute the same thing, each a named ``TilePath`` that ``kernel=`` can request
+(``"tiles_fused"``, ``"tiles_explicit"``); ``tile_path`` picks between them with one ``if``:
 
 * **fused** (``tiles_flash.py``; dot scores, softmax, no dropout, no weights, a bias
   without gradient): PyTorch's CPU flash kernel on the tile batch, parts merged by their
@@ -19,7 +20,8 @@ explicit path runs on float32 copies; both return the input dtype.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -30,8 +32,8 @@ from ..precision import HALF, upcast
 from . import tiles_flash
 from .tile_plan import TileContext, TilePart, pair_terms, tile_parts, tile_rows
 
-__all__ = ["TileContext", "TilePart", "dense_weights", "pair_terms", "run_explicit", "run_tiles",
-           "tile_kernel"]
+__all__ = ["EXPLICIT", "FUSED", "TILE_PATHS", "TileContext", "TilePart", "TilePath", "dense_weights",
+           "pair_terms", "run_explicit", "run_tiles", "tile_kernel", "tile_path"]
 
 _NEG_INF = float("-inf")
 
@@ -113,17 +115,51 @@ def run_explicit(ctx: TileContext, parts: list[TilePart]
     return out, (weights if call.need_weights else None)
 
 
-def run_tiles(ctx: TileContext, parts: list[TilePart]
-              ) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
-    """The output ``(B, H, Lq, Dv)`` and, with ``need_weights``, each part's tile weights."""
-    if tiles_flash.flash_supported(ctx.call) is None:
-        return tiles_flash.run_flash(ctx, parts), None
+def _explicit(ctx: TileContext, parts: list[TilePart]) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
     dtype = ctx.call.q.dtype
     if dtype not in HALF:
         return run_explicit(ctx, parts)
     # Half precision: the explicit path materialises scores, so it runs in float32.
     out, weights = run_explicit(replace(ctx, call=upcast(ctx.call)), parts)
     return out.to(dtype), (None if weights is None else [w.to(dtype) for w in weights])
+
+
+def _fused(ctx: TileContext, parts: list[TilePart]) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+    return tiles_flash.run_flash(ctx, parts), None
+
+
+def _any_call(call: AttentionCall) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class TilePath:
+    """One way of running tile parts, named like a kernel (``kernel="tiles_explicit"``
+    forces it): ``unsupported(call)`` is None when it computes the call exactly."""
+
+    name: str
+    run: Callable[[TileContext, list[TilePart]], tuple[torch.Tensor, list[torch.Tensor] | None]]
+    unsupported: Callable[[AttentionCall], str | None]
+    description: str
+
+
+FUSED = TilePath("tiles_fused", _fused, tiles_flash.flash_supported,
+                 "the CPU flash op on batches of tiles, parts merged by log-sum-exp")
+EXPLICIT = TilePath("tiles_explicit", _explicit, _any_call,
+                    "materialised tile scores, grouped normalisation, autograd backward")
+TILE_PATHS = {p.name: p for p in (FUSED, EXPLICIT)}
+
+
+def tile_path(call: AttentionCall) -> TilePath:
+    """The fused path where it is exact, else the explicit one (the one ``if``)."""
+    return FUSED if FUSED.unsupported(call) is None else EXPLICIT
+
+
+def run_tiles(ctx: TileContext, parts: list[TilePart], path: TilePath | None = None
+              ) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+    """The output ``(B, H, Lq, Dv)`` and, with ``need_weights``, each part's tile weights,
+    on ``path`` (default ``tile_path(call)``)."""
+    return (path or tile_path(ctx.call)).run(ctx, parts)
 
 
 def dense_weights(ctx: TileContext, parts: list[TilePart], weights: list[torch.Tensor]) -> torch.Tensor:
@@ -142,11 +178,12 @@ def dense_weights(ctx: TileContext, parts: list[TilePart], weights: list[torch.T
     return dense[:, :, :lq, :lk]
 
 
-def tile_kernel(call: AttentionCall) -> tuple[torch.Tensor, torch.Tensor | None]:
+def tile_kernel(call: AttentionCall, path: TilePath | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``Kernel.run`` of the tile kernels: the pattern's parts (``tile_parts``), run by
-    ``run_tiles``; weights dense ``(B, H, Lq, Lk)``."""
+    ``run_tiles`` on ``path``; weights dense ``(B, H, Lq, Lk)``."""
     _, _, lq, lk = call.shape
     ctx = TileContext(call)
     parts = tile_parts(call.pattern, lq, lk, call.q.device)
-    out, weights = run_tiles(ctx, parts)
+    out, weights = run_tiles(ctx, parts, path)
     return out, (dense_weights(ctx, parts, weights) if weights is not None else None)
