@@ -39,7 +39,7 @@ ROOT = "selfattn"
 LAYERS: dict[str, int] = {
     "_checks": 0, "varlen": 0,
     "patterns": 1,
-    "functional": 2,
+    "functional": 2, "distributed": 2,
     "positional": 3,
     "nn": 4,
     "data": 5,
