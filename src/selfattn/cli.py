@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .viz.cli import add_subparser as add_viz
 
     add_viz(sub)
+    from .train.embed import add_subparser as add_embed
+
+    add_embed(sub)
     return parser
 
 

