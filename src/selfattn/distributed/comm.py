@@ -13,6 +13,7 @@ the same order.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import torch
@@ -24,10 +25,12 @@ __all__ = ["Traffic", "all_lengths", "group_info", "recv", "reset_traffic", "sen
 
 @dataclass
 class Traffic:
-    """Bytes and messages this process has sent since the last ``reset_traffic``."""
+    """Bytes and messages this process has sent since the last ``reset_traffic``, and the
+    seconds it spent waiting for messages (communication that compute did not hide)."""
 
     bytes_sent: int = 0
     messages: int = 0
+    wait_s: float = 0.0
 
 
 _TRAFFIC = Traffic()
@@ -35,12 +38,13 @@ _TRAFFIC = Traffic()
 
 def traffic() -> Traffic:
     """A copy of this process's counters."""
-    return Traffic(_TRAFFIC.bytes_sent, _TRAFFIC.messages)
+    return Traffic(_TRAFFIC.bytes_sent, _TRAFFIC.messages, _TRAFFIC.wait_s)
 
 
 def reset_traffic() -> None:
     _TRAFFIC.bytes_sent = 0
     _TRAFFIC.messages = 0
+    _TRAFFIC.wait_s = 0.0
 
 
 def group_info(group: dist.ProcessGroup | None) -> tuple[int, int]:
@@ -73,9 +77,11 @@ def recv(buf: torch.Tensor, frm: int, group: dist.ProcessGroup | None, tag: int)
 
 
 def wait_all(works: list) -> None:
+    t0 = time.perf_counter()
     for w, _ in works:
         w.wait()
     works.clear()
+    _TRAFFIC.wait_s += time.perf_counter() - t0
 
 
 def all_lengths(n: int, group: dist.ProcessGroup | None, device: torch.device) -> list[int]:

@@ -127,7 +127,8 @@ class _RingAttention(torch.autograd.Function):
                 dv_b += sums_in[1]
             n_next = layout.length((rank - s - 1) % world)  # after the last step: our own block
             sums_in = (q.new_empty(b, h, n_next, d, dtype=acc), q.new_empty(b, h, n_next, dv, dtype=acc))
-            pending_sends += send(dk_b, nxt, group, _TAG_DK) + send(dv_b, nxt, group, _TAG_DV)
+            wait_all(pending_sends)  # the previous sums are out by now: free them
+            pending_sends = send(dk_b, nxt, group, _TAG_DK) + send(dv_b, nxt, group, _TAG_DV)
             sum_works = recv(sums_in[0], prv, group, _TAG_DK) + recv(sums_in[1], prv, group, _TAG_DV)
             if s < world - 1:
                 wait_all(kv_works)
