@@ -21,9 +21,10 @@ from typing import Any
 
 import torch
 
+from ..train.tasks.sagan import draw_pixel_attention, sample_grid, to_gan_images
 from ._runs import check_scale, torch_threads
 
-__all__ = ["SCALES", "run"]
+__all__ = ["SCALES", "run", "to_gan_images"]
 
 NAME = "sagan-ablation"
 
@@ -36,27 +37,6 @@ SCALES: dict[str, dict[str, Any]] = {
     "full": {"train": 60000, "epochs": 20, "batch": 64, "width": 32, "latent": 64, "fid_samples": 5000,
              "classifier_images": 60000, "classifier_epochs": 3},
 }
-
-
-def to_gan_images(images) -> torch.Tensor:
-    """``(N, 28, 28)`` uint8 -> ``(N, 1, 32, 32)`` float in ``[-1, 1]`` (2 pixels of black padding)."""
-    x = torch.as_tensor(images).float().div(127.5).sub(1.0)
-    return torch.nn.functional.pad(x, (2, 2, 2, 2), value=-1.0)[:, None]
-
-
-def _grid(images: torch.Tensor, path: Path, rows: int = 8) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = min(len(images), rows * rows)
-    cols = rows
-    canvas = torch.ones((rows * 33 + 1, cols * 33 + 1))
-    for i in range(n):
-        r, c = divmod(i, cols)
-        canvas[1 + 33 * r:33 + 33 * r, 1 + 33 * c:33 + 33 * c] = (images[i, 0] + 1) / 2
-    plt.imsave(path, canvas.clamp(0, 1).numpy(), cmap="gray", vmin=0, vmax=1)
 
 
 def run(out_dir: str | Path = "runs/experiments/sagan-ablation", scale: str = "small", seed: int = 0,
@@ -112,7 +92,7 @@ def _run(out: Path, scale: str, seed: int, data_path) -> dict:
             with torch.no_grad():
                 fake = torch.cat([gen(z_fixed[i:i + 500]) for i in range(0, n_fid, 500)])
             fids.append(round(frechet_distance(*gaussian(features(classifier, fake)), *ref), 3))
-            _grid(fake[:64], out / f"samples-{name}-epoch{epoch + 1}.png")
+            sample_grid(fake[:64], out / f"samples-{name}-epoch{epoch + 1}.png")
         curves[name], gens[name], times[name] = fids, gen, round(time.perf_counter() - t0, 1)
     with torch.no_grad():
         fid_train = frechet_distance(*gaussian(features(classifier, real[pick[-n_fid:]])), *ref)
@@ -139,7 +119,7 @@ def _run(out: Path, scale: str, seed: int, data_path) -> dict:
     }
     (out / "results.json").write_text(json.dumps(result, indent=2))
     _plot(curves, fid_train, out / "figure.png")
-    _attention_map(gens["attention"], z_fixed[:4], out / "attention.png")
+    draw_pixel_attention(gens["attention"], z_fixed[:4], out / "attention.png")
     result["figure"] = str(out / "figure.png")
     return result
 
@@ -160,30 +140,4 @@ def _plot(curves: dict[str, list[float]], floor: float, path: Path) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-@torch.no_grad()
-def _attention_map(gen, z: torch.Tensor, path: Path) -> None:
-    """Generated images (32x32) and, for three query pixels of each, their weights on the 16x16 map."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    images, weights = gen(z, return_weights=True)
-    queries = [(4, 4), (8, 8), (12, 10)]
-    fig, axes = plt.subplots(len(z), 1 + len(queries), figsize=(2 * (1 + len(queries)), 2 * len(z)),
-                             squeeze=False)
-    for r in range(len(z)):
-        axes[r, 0].imshow(images[r, 0].numpy(), cmap="gray", vmin=-1, vmax=1)
-        for c, (y, x) in enumerate(queries, start=1):
-            axes[r, 0].plot(2 * x + 0.5, 2 * y + 0.5, "o", ms=4, color=f"C{c}")
-            axes[r, c].imshow(weights[r, y * 16 + x].reshape(16, 16).numpy(), cmap="viridis")
-            axes[r, c].plot(x, y, "o", ms=4, color=f"C{c}")
-            axes[r, c].set_title(f"query ({y}, {x})", fontsize=7)
-    for ax in axes.flat:
-        ax.set_axis_off()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -10,7 +10,8 @@ column embeddings); ``model.kind: cnn2d`` puts ``depth`` residual conv blocks th
 stride-2 convolutions (2: 28 -> 7).
 
 Data: ``(B, 1, 28, 28)`` images scaled to ``[0, 1]`` and standardised; 5,000 training
-images held out for validation (``data.split_seed``); training batches augmented by
+images held out for validation (``data.split_seed``; ``data.limit`` / ``data.test_limit``
+keep the first images only, for quick runs); training batches augmented by
 ``data.shift`` pixels of random translation and a mirror with probability ``data.flip``
 (``selfattn.nn.conv_attention.augment``). The loop is the task's own (``fit``), as for DETR:
 whole-batch tensor augmentation instead of per-image vector sets, which on one CPU thread
@@ -60,7 +61,7 @@ class ConvImageTask(Task):
     patterns = ("none", "grid")  # "grid" lets the config check accept model.kind=cnn2d (images)
     model_kinds = ("transformer", "cnn2d")
     data_defaults: ClassVar[dict[str, Any]] = {"path": None, "validation": 5000, "split_seed": 0,
-                                               "limit": None, "shift": 2, "flip": 0.5}
+                                               "limit": None, "test_limit": None, "shift": 2, "flip": 0.5}
     model_defaults: ClassVar[dict[str, Any]] = {"stem": [16, 32], "downsample": 2}
     unit = "image"
 
@@ -106,7 +107,7 @@ class ConvImageTask(Task):
         d, o, t = cfg["data"], cfg["optim"], cfg["trainer"]
         seed = int(cfg["seed"])
         x_all, y_all = load_arrays("train", d["path"])
-        x_test, y_test = load_arrays("test", d["path"])
+        x_test, y_test = load_arrays("test", d["path"], d["test_limit"])
         order = torch.randperm(len(x_all), generator=torch.Generator().manual_seed(int(d["split_seed"])))
         n_val = int(d["validation"])
         val_idx, train_idx = order[:n_val], order[n_val:]

@@ -6,7 +6,8 @@ Images: the 28x28 training images padded to ``(B, 1, 32, 32)`` and scaled to ``[
 discriminator), ``cnn2d`` the same GAN without it; both spectrally normalised, hinge loss,
 TTUR (Adam betas ``(0, 0.9)``; generator at ``optim.lr``, discriminator at ``model.ttur``
 times that). ``model.width`` (channels of the last generator block), ``model.latent``.
-An epoch is ``data.train`` training images drawn afresh (seeded by ``seed + epoch``).
+An epoch is ``data.train`` training images drawn afresh (seeded by ``seed + epoch``);
+``data.test_limit`` keeps the first test images only (quick runs).
 
 After each epoch: ``samples-epochK.png`` (64 images of fixed latents) and the FID of
 ``data.fid_samples`` generated images against as many test images, in the 128-d features
@@ -113,7 +114,8 @@ class SaganTask(Task):
     patterns = ("none", "grid")  # "grid" lets the config check accept model.kind=cnn2d (the plain GAN)
     model_kinds = ("transformer", "cnn2d")
     data_defaults: ClassVar[dict[str, Any]] = {"path": None, "train": 6400, "fid_samples": 2000,
-                                               "classifier_images": 60000, "classifier_epochs": 2}
+                                               "classifier_images": 60000, "classifier_epochs": 2,
+                                               "test_limit": None}
     model_defaults: ClassVar[dict[str, Any]] = {"latent": 64, "ttur": 4.0}
     unit = "image"
 
@@ -148,6 +150,8 @@ class SaganTask(Task):
         seed = int(cfg["seed"])
         train_images, train_labels = fashion_mnist_arrays("train", d["path"])
         test_images, test_labels = fashion_mnist_arrays("test", d["path"])
+        if d["test_limit"] is not None:  # quick runs and tests: fewer test images to score
+            test_images, test_labels = test_images[:int(d["test_limit"])], test_labels[:int(d["test_limit"])]
         real, test = to_gan_images(train_images), to_gan_images(test_images)
         pick = torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))
         cls_idx = pick[:d["classifier_images"]]
