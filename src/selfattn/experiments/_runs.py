@@ -30,8 +30,31 @@ import torch
 
 from ..functional import choose_kernel
 
-__all__ = ["Stopwatch", "check_scale", "interleaved", "kernel_choice", "median", "peak_bytes", "run_record",
-           "torch_threads", "twins"]
+__all__ = [
+    "Stopwatch",
+    "check_scale",
+    "interleaved",
+    "kernel_choice",
+    "median",
+    "peak_bytes",
+    "run_record",
+    "save_results",
+    "torch_threads",
+    "twins",
+]
+
+
+def save_results(result: dict, out_dir: str | Path, plot: Callable[[dict, Path], None]) -> dict:
+    """Write ``result`` to ``out_dir/results.json`` and ``plot(result, out_dir/figure.png)``;
+    returns ``result`` with the figure's path under ``"figure"`` (the tail every experiment shares)."""
+    import json
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(result, indent=1))
+    plot(result, out / "figure.png")
+    result["figure"] = str(out / "figure.png")
+    return result
 
 
 def check_scale(scale: str, allowed: Sequence[str]) -> None:

@@ -34,7 +34,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ._runs import Stopwatch, check_scale, run_record, torch_threads
+from ._runs import Stopwatch, check_scale, run_record, save_results, torch_threads
 
 __all__ = ["MODELS", "SCALES", "crossing", "nested_balanced_order", "run", "train_overrides"]
 
@@ -245,12 +245,7 @@ def run(out_dir: str | Path = f"runs/experiments/{NAME}", scale: str = "small", 
                                  [r["attention"]["mean_test_acc"] for r in rows]),
         }
         result["run"] = run_record(NAME, out_dir, scale, seed, clock)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(result, indent=1))
-    _plot(result, out / "figure.png")
-    result["figure"] = str(out / "figure.png")
-    return result
+    return save_results(result, out_dir, _plot)
 
 
 def _plot(result: dict, path: Path) -> None:

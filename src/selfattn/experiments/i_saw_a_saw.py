@@ -45,6 +45,7 @@ from ._pos import (
     split_sentences,
     train_tagger,
 )
+from ._runs import save_results
 
 __all__ = ["MODELS", "PROBES", "SCALES", "run"]
 
@@ -127,10 +128,7 @@ def run(out_dir: str | Path = "runs/experiments/i-saw-a-saw", scale: str = "smal
         "models": models,
     }
     result["wall_s"] = round(time.perf_counter() - started, 1)
-    (out / "results.json").write_text(json.dumps(result, indent=2))
-    _plot(result, out / "figure.png")
-    result["figure"] = str(out / "figure.png")
-    return result
+    return save_results(result, out, _plot)
 
 
 def _plot(result: dict, path: Path) -> None:

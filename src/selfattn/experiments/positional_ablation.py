@@ -37,6 +37,7 @@ from ._pos import (
     train_tagger,
     write_tagged,
 )
+from ._runs import save_results
 
 __all__ = ["BUCKETS", "SCALES", "run", "schemes"]
 
@@ -149,10 +150,7 @@ def run(out_dir: str | Path = "runs/experiments/positional-ablation", scale: str
         "schemes": rows,
     }
     result["wall_s"] = round(time.perf_counter() - started, 1)
-    (out / "results.json").write_text(json.dumps(result, indent=2))
-    _plot(result, out / "figure.png")
-    result["figure"] = str(out / "figure.png")
-    return result
+    return save_results(result, out, _plot)
 
 
 def _plot(result: dict, path: Path) -> None:

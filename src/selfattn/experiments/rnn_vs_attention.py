@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from ._pos import check_scale, record
+from ._runs import save_results
 
 __all__ = ["SCALES", "RecallModel", "first_equals_last", "run", "time_layers", "train_recall"]
 
@@ -228,10 +229,7 @@ def run(out_dir: str | Path = "runs/experiments/rnn-vs-attention", scale: str = 
     finally:
         torch.set_num_threads(threads)
     result["wall_s"] = round(time.perf_counter() - started, 1)
-    (out / "results.json").write_text(json.dumps(result, indent=2))
-    _plot(result, out / "figure.png")
-    result["figure"] = str(out / "figure.png")
-    return result
+    return save_results(result, out, _plot)
 
 
 def _plot(result: dict, path: Path) -> None:

@@ -44,6 +44,7 @@ from ._runs import (
     median,
     peak_bytes,
     run_record,
+    save_results,
     torch_threads,
     twins,
 )
@@ -213,12 +214,7 @@ def run(out_dir: str | Path = f"runs/experiments/{NAME}", scale: str = "small", 
             "cost": cost,
         }
         result["run"] = run_record(NAME, out_dir, scale, seed, clock)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(result, indent=1))
-    _plot(result, out / "figure.png")
-    result["figure"] = str(out / "figure.png")
-    return result
+    return save_results(result, out_dir, _plot)
 
 
 def _plot(result: dict, path: Path) -> None:
