@@ -46,6 +46,18 @@ def _pairs(layout: Layout, rank: int, src: int):
             yield ql, qs, qe, kl, ks, ke
 
 
+def _accumulate(total: torch.Tensor | None, rows: slice, g: torch.Tensor, n: int,
+                acc: torch.dtype) -> torch.Tensor:
+    """``total[:, :, rows] += g``; a first ``g`` covering all ``n`` rows becomes the total
+    itself (no zeros buffer: one block-sized tensor less per rank)."""
+    if total is None:
+        if rows.start == 0 and rows.stop == n and g.dtype == acc:
+            return g.contiguous()  # the flash backward gives (B, L, H, D) strides; sends need rows
+        total = g.new_zeros(*g.shape[:2], n, g.shape[3], dtype=acc)
+    total[:, :, rows] += g
+    return total
+
+
 class _RingAttention(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, layout: Layout, masking: Masking, scale: float,  # type: ignore[override]
@@ -91,7 +103,7 @@ class _RingAttention(torch.autograd.Function):
         dv = v.shape[-1]
         acc = _acc(q.dtype)
         lse = lse.masked_fill(torch.isneginf(lse), float("inf"))  # rows empty everywhere
-        dq = q.new_zeros(b, h, lq, d, dtype=acc)
+        dq = None
         nxt, prv = (rank + 1) % world, (rank - 1) % world
         kb, vb = k, v
         sums_in: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -106,8 +118,7 @@ class _RingAttention(torch.autograd.Function):
                 kv_works = (send(kb, nxt, group, _TAG_K) + send(vb, nxt, group, _TAG_V)
                             + recv(k_in, prv, group, _TAG_K) + recv(v_in, prv, group, _TAG_V))
             n_src = layout.length(src)
-            dk_b = q.new_zeros(b, h, n_src, d, dtype=acc)
-            dv_b = q.new_zeros(b, h, n_src, dv, dtype=acc)
+            dk_b = dv_b = None
             for ql, qs, qe, kl, ks, ke in _pairs(layout, rank, src):
                 bm = block_mask(masking, qs, qe, ks, ke, q.dtype, q.device)
                 if bm is None:
@@ -115,9 +126,11 @@ class _RingAttention(torch.autograd.Function):
                 rq, rk = slice(ql, ql + qe - qs), slice(kl, kl + ke - ks)
                 gq, gk, gv = block_backward(dout[:, :, rq], q[:, :, rq], kb[:, :, rk], vb[:, :, rk],
                                             out[:, :, rq], lse[:, :, rq], bm, scale)
-                dq[:, :, rq] += gq
-                dk_b[:, :, rk] += gk
-                dv_b[:, :, rk] += gv
+                dq = _accumulate(dq, rq, gq, lq, acc)
+                dk_b = _accumulate(dk_b, rk, gk, n_src, acc)
+                dv_b = _accumulate(dv_b, rk, gv, n_src, acc)
+            dk_b = q.new_zeros(b, h, n_src, d, dtype=acc) if dk_b is None else dk_b
+            dv_b = q.new_zeros(b, h, n_src, dv, dtype=acc) if dv_b is None else dv_b
             if world == 1:
                 sums_in = (dk_b, dv_b)
                 break
@@ -125,9 +138,10 @@ class _RingAttention(torch.autograd.Function):
                 wait_all(sum_works)
                 dk_b += sums_in[0]
                 dv_b += sums_in[1]
+                sums_in = None
+            wait_all(pending_sends)  # the previous sums are out by now: free them first
             n_next = layout.length((rank - s - 1) % world)  # after the last step: our own block
             sums_in = (q.new_empty(b, h, n_next, d, dtype=acc), q.new_empty(b, h, n_next, dv, dtype=acc))
-            wait_all(pending_sends)  # the previous sums are out by now: free them
             pending_sends = send(dk_b, nxt, group, _TAG_DK) + send(dv_b, nxt, group, _TAG_DV)
             sum_works = recv(sums_in[0], prv, group, _TAG_DK) + recv(sums_in[1], prv, group, _TAG_DV)
             if s < world - 1:
@@ -136,6 +150,7 @@ class _RingAttention(torch.autograd.Function):
         wait_all(sum_works)
         wait_all(pending_sends)
         dk, dvv = sums_in
+        dq = q.new_zeros(b, h, lq, d, dtype=acc) if dq is None else dq
         return dq.to(q.dtype), dk.to(k.dtype), dvv.to(v.dtype), None, None, None, None, None
 
 
