@@ -62,3 +62,27 @@ def test_tiny_fit_writes_a_run(tmp_path):
     assert len(found) == 2 and found[0]["boxes"].shape == (3, 4) and (tmp_path / "boxes.png").is_file()
     with pytest.raises(ValueError, match=r"data\.size"):
         predict_images(folder, np.zeros((1, 16, 16)))
+
+    # `selfattn predict RUN image.png`: a PNG of another size is resized to the canvas and the boxes
+    # scaled back to its pixels; the same canvas as .npy gives the same boxes at the canvas's scale
+    from PIL import Image
+
+    from selfattn.cli import main as cli
+    from selfattn.train.predictor import Predictor
+    from selfattn.train.tasks.detection import DetrPredictor
+
+    predictor = Predictor.from_run(folder)
+    assert isinstance(predictor, DetrPredictor)
+    predictor.min_score = 0.0   # an untrained model: keep every query
+    canvas = np.zeros((32, 32), dtype=np.uint8)
+    canvas[4:20, 8:24] = 220
+    np.save(tmp_path / "one.npy", canvas)
+    Image.fromarray(canvas).resize((64, 64), Image.NEAREST).save(tmp_path / "one.png")
+    [small] = predictor.predict_file(tmp_path / "one.npy")
+    [big] = predictor.predict_file(tmp_path / "one.png")
+    assert len(small.input) == 3 and len(big.input) == 3 and (folder / "predict" / "one.boxes.png").is_file()
+    assert big.labels == small.labels
+    np.testing.assert_allclose(np.array(big.input), 2 * np.array(small.input), atol=2.5)
+    assert all(0 <= v <= 64 for box in big.input for v in box)
+    (tmp_path / "bad.png").write_text("not an image")
+    assert cli(["predict", str(folder), str(tmp_path / "bad.png")]) != 0

@@ -70,7 +70,8 @@ class Predictor:
 
     @classmethod
     def from_run(cls, folder: str | Path) -> Predictor:
-        return cls(*load_run(folder))
+        own = _task_predictor(folder)  # a task with its own loop (detr) has its own predictor
+        return own if own is not None else cls(*load_run(folder))
 
     # -- sets -> predictions -------------------------------------------------------------
     @torch.no_grad()
@@ -169,6 +170,19 @@ class Predictor:
             for p in out:
                 p.source = p.source.replace(str(path), shown_as)
         return out
+
+
+def _task_predictor(folder: str | Path):
+    """``task.predictor(folder)`` where the run's task has one (same ``predict_file``), else None."""
+    import yaml
+
+    from .tasks import get_task
+
+    path = Path(folder) / "config.yaml"
+    if not path.is_file():
+        return None
+    task = get_task(yaml.safe_load(path.read_text(encoding="utf-8"))["task"])
+    return task.predictor(folder) if hasattr(task, "predictor") else None
 
 
 def _bad_line(message: str, path: Path) -> int | None:

@@ -30,7 +30,7 @@ import torch
 from ..errors import ConfigError
 from .base import Task
 
-__all__ = ["DetectionTask", "canvas_targets", "predictions"]
+__all__ = ["DetectionTask", "DetrPredictor", "canvas_targets", "predictions", "read_images"]
 
 
 def canvas_targets(boxes: list[torch.Tensor], labels: list[torch.Tensor], size: int) -> list[dict]:
@@ -72,6 +72,10 @@ class DetectionTask(Task):
 
     def monitor(self, spec: dict) -> tuple[str, str]:
         return "val_map_50", "max"
+
+    def predictor(self, folder: str | Path) -> DetrPredictor:
+        """What ``selfattn predict RUN IMAGE`` uses for a detr run (``DetrPredictor``)."""
+        return DetrPredictor(folder)
 
     def check_data(self, d: dict) -> None:
         if not 1 <= int(d["min_objects"]) <= int(d["max_objects"]) <= int(d["queries"]):
@@ -305,3 +309,76 @@ def predict_images(folder: str | Path, images, out: str | Path | None = None, mi
                          Path(out), min_score)
     return kept
 
+
+
+def read_images(path: Path, size: int):
+    """``(images (N, size, size) float 0..255, originals' (height, width) per image)`` of a PNG/JPEG
+    (made grey; resized to ``size`` if it differs) or a ``.npy`` array ``(N, H, W)`` / ``(H, W)``."""
+    import numpy as np
+
+    if path.suffix.lower() == ".npy":
+        array = np.load(path, allow_pickle=False)
+        array = array[None] if array.ndim == 2 else array
+        if array.ndim != 3:
+            raise ValueError(f"{path}: expected an array (count, height, width) of grey images, got shape "
+                             f"{array.shape}")
+        shapes = [array.shape[1:]] * len(array)
+        if array.shape[1:] != (size, size):
+            raise ValueError(f"{path}: expected (count, {size}, {size}) grey images (the run's data.size), "
+                             f"got shape {array.shape}")
+        return array.astype(np.float32), shapes
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            grey = image.convert("L")
+    except UnidentifiedImageError:
+        raise ValueError(f"{path}: expected an image file (PNG, JPEG) or a .npy array, got neither") from None
+    shape = (grey.height, grey.width)
+    if shape != (size, size):  # the model saw size x size canvases; boxes are scaled back below
+        grey = grey.resize((size, size), Image.BILINEAR)
+    return np.asarray(grey, dtype=np.float32)[None], [shape]
+
+
+class DetrPredictor:
+    """``selfattn predict RUN image.png`` for a ``detr`` run: a :class:`~selfattn.train.predictor.
+    Prediction` per image (``labels``, ``score`` and ``input`` = the boxes ``[x0, y0, x1, y1]`` in
+    the image's pixels, each query scoring at least ``min_score``); the image is drawn with its
+    boxes into ``RUN/predict/<name>.boxes.png``."""
+
+    def __init__(self, folder: str | Path, min_score: float = 0.5) -> None:
+        self.folder, self.min_score = Path(folder), float(min_score)
+
+    def predict_file(self, path, top_k: int = 1, skip_bad: bool = False, on_skip=None,
+                     shown_as: str | None = None) -> list:
+        import yaml
+
+        from ...data.images import FASHION_MNIST_CLASSES
+        from ..checkpoint import weights_metadata
+        from ..predictor import Prediction
+
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"INPUT: expected an image to predict on, got {shown_as or path} "
+                                    "(missing)")
+        cfg = yaml.safe_load(weights_metadata(self.folder / "model.safetensors")["config"])
+        size = int(cfg["data"]["size"])
+        images, shapes = read_images(path, size)
+        out_dir = self.folder / "predict"
+        out_dir.mkdir(exist_ok=True)
+        drawn = out_dir / f"{path.stem}.boxes.png"
+        found = predict_images(self.folder, images, drawn, self.min_score)
+        name = shown_as or str(path)
+        results = []
+        for i, (p, (h, w)) in enumerate(zip(found, shapes, strict=True)):
+            scale = torch.tensor([w / size, h / size, w / size, h / size])
+            boxes = [[round(float(v), 1) for v in b] for b in (p["boxes"] * scale).tolist()]
+            labels = [FASHION_MNIST_CLASSES[int(c)] for c in p["labels"]]
+            scores = [round(float(s), 4) for s in p["scores"]]
+            source = name if len(found) == 1 else f"{name}[{i}]"
+            shown = "; ".join(f"{c} {s:.2f} [{' '.join(f'{v:g}' for v in b)}]"
+                              for c, s, b in zip(labels, scores, boxes, strict=True))
+            results.append(Prediction(source, boxes, labels=labels, score=scores,
+                                      top=[[(c, s)] for c, s in zip(labels, scores, strict=True)],
+                                      line=f"{source}\t{len(boxes)} boxes: {shown or '-'}\t(drawn: {drawn})"))
+        return results
