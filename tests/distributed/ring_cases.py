@@ -127,3 +127,28 @@ def check_packed(rank: int, world: int, *, set_lengths, h=2, d=8, dtype=torch.fl
     _close(f"out {where}", out, _split(ref, rank, world, 0, sharding, lengths), tol)
     for name, p, f in zip(("dq", "dk", "dv"), part, full, strict=True):
         _close(f"{name} {where}", p.grad, _split(f.grad, rank, world, 0, sharding, lengths), tol)
+
+
+def check_half(rank: int, world: int, *, dtype, b=1, h=2, length=48, d=8, causal=False,
+               key_lengths=None, sharding="contiguous", seed=0, label="") -> None:
+    """Half precision: the ring's error against float64 stays within twice single-process
+    ``attention``'s error in the same dtype (plus 1e-3): merging blocks in float32 must not
+    add error of its own."""
+    shapes = [(b, h, length, d)] * 4
+    x64 = _inputs(shapes, torch.float64, seed)
+    kl = None if key_lengths is None else torch.tensor(key_lengths)
+
+    def single(dt):
+        full = [x.detach().to(dt).clone().requires_grad_() for x in x64[:3]]
+        out = attention(*full, causal=causal, key_lengths=kl)
+        (out * x64[3].to(dt)).sum().backward()
+        return [_split(t, rank, world, 2, sharding, None).double() for t in (out, *[x.grad for x in full])]
+
+    want, base = single(torch.float64), single(dtype)
+    part = [_split(x.to(dtype), rank, world, 2, sharding, None).clone().requires_grad_() for x in x64[:3]]
+    out = ring_attention(*part, causal=causal, key_lengths=kl, sharding=sharding)
+    (out * _split(x64[3].to(dtype), rank, world, 2, sharding, None)).sum().backward()
+    got = [t.double() for t in (out, *[p.grad for p in part])]
+    for name, g, w, s in zip(("out", "dq", "dk", "dv"), got, want, base, strict=True):
+        bound = 2 * (s - w).abs().max().item() + 1e-3
+        _close(f"{name} [{label} rank {rank}/{world} {dtype} causal={causal} {sharding}]", g, w, bound)
