@@ -81,6 +81,7 @@ def test_tiny_fit_writes_a_run(tmp_path):
     [small] = predictor.predict_file(tmp_path / "one.npy")
     [big] = predictor.predict_file(tmp_path / "one.png")
     assert len(small.input) == 3 and len(big.input) == 3 and (folder / "predict" / "one.boxes.png").is_file()
+    assert (folder / "predict" / "one.attention.png").is_file()
     assert big.labels == small.labels
     np.testing.assert_allclose(np.array(big.input), 2 * np.array(small.input), atol=2.5)
     assert all(0 <= v <= 64 for box in big.input for v in box)

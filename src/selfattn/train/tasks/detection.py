@@ -275,12 +275,13 @@ def draw_query_attention(model, data, size: int, path: Path, min_score: float = 
     return path
 
 
-def predict_images(folder: str | Path, images, out: str | Path | None = None, min_score: float = 0.5
-                   ) -> list[dict]:
+def predict_images(folder: str | Path, images, out: str | Path | None = None, min_score: float = 0.5,
+                   attention_out: str | Path | None = None) -> list[dict]:
     """A trained ``detr`` run's boxes on ``(N, S, S)`` grey images with values 0..255 (an array or
     a ``.npy`` file; ``S`` = the run's ``data.size``): per image ``boxes`` (xyxy pixels),
     ``scores`` and ``labels`` of the queries scoring at least ``min_score``. With ``out``,
-    the images are drawn with their boxes into that PNG."""
+    the images are drawn with their boxes into that PNG; with ``attention_out``, the first
+    image's confident queries and their cross-attention over it (``draw_query_attention``)."""
     import numpy as np
     import yaml
 
@@ -307,6 +308,9 @@ def predict_images(folder: str | Path, images, out: str | Path | None = None, mi
         empty = [torch.zeros(0, 4)] * len(x)
         draw_predictions(model, Canvases(x, empty, [torch.zeros(0, dtype=torch.long)] * len(x), ()), size,
                          Path(out), min_score)
+    if attention_out is not None:
+        draw_query_attention(model, Canvases(x[:1], [torch.zeros(0, 4)], [torch.zeros(0, dtype=torch.long)],
+                                             ()), size, Path(attention_out), min_score)
     return kept
 
 
@@ -344,7 +348,8 @@ class DetrPredictor:
     """``selfattn predict RUN image.png`` for a ``detr`` run: a :class:`~selfattn.train.predictor.
     Prediction` per image (``labels``, ``score`` and ``input`` = the boxes ``[x0, y0, x1, y1]`` in
     the image's pixels, each query scoring at least ``min_score``); the image is drawn with its
-    boxes into ``RUN/predict/<name>.boxes.png``."""
+    boxes into ``RUN/predict/<name>.boxes.png``, and its (first image's) confident queries'
+    attention over it into ``RUN/predict/<name>.attention.png``."""
 
     def __init__(self, folder: str | Path, min_score: float = 0.5) -> None:
         self.folder, self.min_score = Path(folder), float(min_score)
@@ -367,7 +372,8 @@ class DetrPredictor:
         out_dir = self.folder / "predict"
         out_dir.mkdir(exist_ok=True)
         drawn = out_dir / f"{path.stem}.boxes.png"
-        found = predict_images(self.folder, images, drawn, self.min_score)
+        found = predict_images(self.folder, images, drawn, self.min_score,
+                               attention_out=out_dir / f"{path.stem}.attention.png")
         name = shown_as or str(path)
         results = []
         for i, (p, (h, w)) in enumerate(zip(found, shapes, strict=True)):
