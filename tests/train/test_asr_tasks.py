@@ -27,14 +27,15 @@ def corpus(tmp_path_factory):
         pytest.skip(f"eSpeak NG library missing (apt-get install espeak-ng): {error}")
 
 
-@pytest.mark.parametrize("preset", ["phonemes", "asr"])
-def test_train_resume_eval_predict(preset, corpus, tmp_path):
+@pytest.mark.parametrize(("preset", "decoder"), [("phonemes", None), ("asr", "ctc"), ("asr", "joint")])
+def test_train_resume_eval_predict(preset, decoder, corpus, tmp_path):
     if preset == "asr":
         pytest.importorskip("jiwer")
     folder = tmp_path / "run"
+    extra = [f"model.decoder={decoder}", "model.decoder_depth=1"] if decoder else []
     cfg = tiny_config(preset, folder, f"data.path={corpus}", "data.train_utterances=null",
                       "trainer.max_epochs=4", "trainer.patience=10", "trainer.max_time_s=null",
-                      "trainer.max_tokens=600", "model.window=4", "run.beam_size=3")
+                      "trainer.max_tokens=600", "model.window=4", "run.beam_size=3", *extra)
     results = train(cfg, log=lambda _: None)
     rows = json.loads((folder / "metrics.json").read_text())
     assert len(rows) == 4 and rows[-1]["train_loss"] < rows[0]["train_loss"], rows

@@ -206,14 +206,25 @@ def sequence_log_prob(log_probs: torch.Tensor, target: list[int]) -> float:
 
 
 def build_ctc_model(cfg: dict[str, Any], spec: dict[str, Any]) -> CTCModel:
-    """A :class:`CTCModel` from a model config and a data spec (``input.dim``, ``symbols``)."""
-    return CTCModel(int(spec["input"]["dim"]), int(spec["symbols"]), int(cfg["width"]), int(cfg["depth"]),
+    """A :class:`CTCModel` from a model config and a data spec (``input.dim``, ``symbols``);
+    ``decoder="attention"|"joint"``: a :class:`~selfattn.nn.asr_decoder.AttentionASR`."""
+    decoder = cfg.get("decoder", "ctc")
+    extra: dict[str, Any] = {}
+    cls: type[CTCModel] = CTCModel
+    if decoder != "ctc":
+        from .asr_decoder import AttentionASR
+
+        cls = AttentionASR
+        extra = {"decoder": decoder, "decoder_depth": int(cfg.get("decoder_depth", 2)),
+                 "ctc_weight": float(cfg.get("ctc_weight", 0.3)),
+                 "length_penalty": float(cfg.get("length_penalty", 1.0))}
+    return cls(int(spec["input"]["dim"]), int(spec["symbols"]), int(cfg["width"]), int(cfg["depth"]),
                     int(cfg["heads"]), ff=int(cfg.get("ff") or 0), dropout=float(cfg.get("dropout", 0.1)),
                     norm=cfg.get("norm", "pre"), attention=cfg.get("attention", "full"),
                     attention_options=cfg.get("attention_options") or {},
                     positional=cfg.get("positional", "sinusoidal"),
                     positional_options=cfg.get("positional_options") or {},
-                    pattern=cfg.get("pattern", "none"), window=int(cfg.get("window", 8)))
+                    pattern=cfg.get("pattern", "none"), window=int(cfg.get("window", 8)), **extra)
 
 
 def as_symbol_string(ids) -> str:
@@ -224,7 +235,10 @@ def as_symbol_string(ids) -> str:
 
 def ctc_step(model: CTCModel, log_probs: torch.Tensor, batch) -> tuple[torch.Tensor, list[str], list[str]]:
     """``(loss, greedy hypotheses, references)`` of a padded batch (``y`` targets, ``y_mask``), the
-    strings as :func:`as_symbol_string` writes them, for ``torchmetrics.text.CharErrorRate``."""
+    strings as :func:`as_symbol_string` writes them, for ``torchmetrics.text.CharErrorRate``
+    (a model with a decoder scores the batch itself: its ``joint_step``)."""
+    if hasattr(model, "joint_step"):
+        return model.joint_step(log_probs, batch)
     targets = batch.y.clamp_min(0)
     loss = model.loss(log_probs, batch.mask, targets, batch.y_mask)
     hyps = greedy_decode(log_probs.detach(), model.output_lengths(batch.mask))

@@ -180,12 +180,27 @@ class AsrTask(Task):
     data_defaults: ClassVar[dict[str, Any]] = {
         "path": None, "units": "characters", "num_mel_bins": 80, "train_utterances": None,
         "fractions": [0.8, 0.1, 0.1], "split_seed": 0, "limit": None, "test_limit": None}
-    model_defaults: ClassVar[dict[str, Any]] = {"pattern": "window", "window": 16}
+    # decoder: ctc (a CTC head), attention (a decoder with cross-attention), joint (both,
+    # ctc_weight * CTC in the loss and in beam search); length_penalty: beams' length normalisation
+    model_defaults: ClassVar[dict[str, Any]] = {"pattern": "window", "window": 16, "decoder": "ctc",
+                                                "ctc_weight": 0.3, "length_penalty": 1.0}
 
     def check_data(self, d: dict) -> None:
         _check_common(d)
         if d["units"] not in _UNITS:
             raise ConfigError(f"data.units: expected one of {list(_UNITS)}, got {d['units']!r}")
+
+    def check_model(self, m: dict) -> None:
+        from ...nn.asr_decoder import DECODERS
+
+        if m["decoder"] not in DECODERS:
+            raise ConfigError(f"model.decoder: expected one of {list(DECODERS)}, got {m['decoder']!r}")
+        w = m["ctc_weight"]
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 < w < 1:
+            raise ConfigError(f"model.ctc_weight: expected a number between 0 and 1 (exclusive), got {w!r}")
+        lp = m["length_penalty"]
+        if isinstance(lp, bool) or not isinstance(lp, (int, float)) or lp < 0:
+            raise ConfigError(f"model.length_penalty: expected a number >= 0, got {lp!r}")
 
     def monitor(self, spec: dict) -> tuple[str, str]:
         return f"val_{spec['metric']}", "min"
