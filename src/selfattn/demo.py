@@ -87,29 +87,21 @@ def _per_word_baseline(tokens, labels) -> float:
     return correct / max(len(y), 1)
 
 
+LABELS = ("unique", "repeated")  # the demo's two labels: 1 = the word occurs elsewhere in the set
+
+
 def save_attention_heatmap(weights: list[torch.Tensor], tokens: list[int], labels: list[int],
-                           path: Path) -> None:
-    """Heat maps of every layer (rows) and head (columns): ``weights[layer] (H, L, L)``."""
-    import matplotlib
+                           path: Path, predicted: list[int] | None = None):
+    """Heat maps of every layer (rows) and head (columns), ``weights[layer] (H, L, L)``, with
+    the model's label of each token beside it (red where it is wrong) and the set as title;
+    returns the Figure."""
+    from .viz.maps import attention_heatmaps
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n_layers, h = len(weights), weights[0].shape[0]
-    fig, axes = plt.subplots(n_layers, h, figsize=(3.0 * h, 3.1 * n_layers), squeeze=False)
-    names = [f"w{t}{'*' if y == 1 else ''}" for t, y in zip(tokens, labels, strict=True)]
-    for layer in range(n_layers):
-        for i, ax in enumerate(axes[layer]):
-            ax.imshow(weights[layer][i].numpy(), cmap="viridis", vmin=0.0)
-            ax.set_title(f"layer {layer} head {i}", fontsize=9)
-            ax.set_xticks(range(len(names)), names, rotation=90, fontsize=5)
-            ax.set_yticks(range(len(names)), names, fontsize=5)
-        axes[layer][0].set_ylabel("query (* = word occurs twice)", fontsize=8)
-    fig.suptitle("attention weights (rows: queries, columns: keys)")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    names = [f"w{t}" for t in tokens]
+    title = f"selfattn demo, duplicate-token tagging: {' '.join(names)}"
+    return attention_heatmaps(weights, names, title=title,
+                              predicted=None if predicted is None else [LABELS[int(y)] for y in predicted],
+                              truth=[LABELS[int(y)] for y in labels], path=path)
 
 
 def run_demo(cfg: DemoConfig, progress: bool = True) -> dict:
@@ -150,10 +142,13 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict:
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     n = int(test_lengths[0])
     example = [w[0, :, :n, :n] for w in weights]
-    save_attention_heatmap(example, test_tokens[0, :n].tolist(), test_labels[0, :n].tolist(),
-                           out / "attention.png")
-    attention_html(example, [f"w{t}" for t in test_tokens[0, :n].tolist()],
-                   title="selfattn demo: duplicate-token tagging", path=out / "attention.html")
+    words, truth = test_tokens[0, :n].tolist(), test_labels[0, :n].tolist()
+    predicted = logits[0, :n].argmax(-1).tolist()
+    save_attention_heatmap(example, words, truth, out / "attention.png", predicted)
+    attention_html(example, [f"w{t}" for t in words], title="selfattn demo: duplicate-token tagging",
+                   subtitle="a token is 'repeated' if the same word occurs elsewhere in the set",
+                   predicted=[LABELS[y] for y in predicted], truth=[LABELS[y] for y in truth],
+                   path=out / "attention.html")
     metrics["attention_png"] = str(out / "attention.png")
     metrics["attention_html"] = str(out / "attention.html")
     return metrics

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
 import torch
 
+from conftest import MOLECULES
 from selfattn.cli import main
 from selfattn.data import patch_vectors
 from selfattn.viz.attention import draw_run_attention, run_attention
@@ -33,7 +35,10 @@ def test_heatmaps_one_panel_per_layer_and_head_with_the_tokens(pos_run):
     for ax in panels:
         layer, head = (int(ax.get_label().split()[i]) - 1 for i in (2, 4))
         np.testing.assert_allclose(ax.images[0].get_array(), ra.weights[layer][head].numpy())
-        assert [t.get_text() for t in ax.get_xticklabels()] == ra.tokens
+        keys = [t.get_text() for t in ax.get_xticklabels()]
+        queries = [t.get_text() for t in ax.get_yticklabels()]
+        assert keys == (ra.tokens if layer == 1 else [""] * n)      # the bottom row names the keys
+        assert queries == (ra.tokens if head == 0 else [""] * n)    # the first column the queries
     assert ra.tokens[-1] == "." and len(ra.tokens) == n
 
 
@@ -89,17 +94,26 @@ def test_graph_edges_drawn_are_the_model_weights_on_those_edges(karate_run, tmp_
     assert (tmp_path / "graph.png").exists() and (tmp_path / "graph.html").exists()
 
 
-def test_molecule_atoms_on_rdkit_coordinates(molecule_run, tmp_path):
+def test_molecule_atoms_on_rdkit_coordinates_numbered_under_its_smiles(molecule_run, tmp_path):
     ra = run_attention(molecule_run, example=2)
     info = draw_run_attention(ra, tmp_path / "mol.png")
     assert info["form"] == "graph" and info["nodes"] == list(range(len(ra.example)))
     from selfattn.viz.graph import molecule_positions
 
-    pos = molecule_positions(ra.example.x, ra.example.edge_index, ra.tokens)
+    pos = molecule_positions(ra.example.x, ra.example.edge_index, ra.symbols)
     a, b = ra.example.edge_index
     bonds = np.linalg.norm(pos[a.numpy()] - pos[b.numpy()], axis=1)
     np.testing.assert_allclose(bonds, 1.5, atol=0.05)  # RDKit depicts every bond 1.5 long
-    assert set(ra.tokens) <= {"C", "N", "O", "Cl"}
+    assert set(ra.symbols) <= {"C", "N", "O", "Cl"}
+    assert ra.tokens == [f"{s}{i + 1}" for i, s in enumerate(ra.symbols)]  # C1, C2, O3, ...
+    # the title is the molecule's SMILES as the data file wrote it (not the file's path), and the
+    # model's answer beside the true one
+    from rdkit import Chem
+
+    smiles = info["title"].split("\n")[0].removeprefix("molecule-bbb: ")
+    assert smiles in MOLECULES and str(tmp_path) not in info["title"]
+    assert [x.GetSymbol() for x in Chem.MolFromSmiles(smiles).GetAtoms()] == ra.symbols
+    assert re.search(r"predicted: BBB[+-] \(0\.\d\d\), true: BBB[+-]", info["title"])
 
 
 def test_pixel_attention_sums_to_one_over_the_image(image_run, tmp_path):

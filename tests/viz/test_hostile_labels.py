@@ -38,10 +38,10 @@ def test_heatmap_ticks_and_title_keep_dollars(tmp_path):
     n = len(HOSTILE)
     fig = attention_heatmaps([torch.softmax(torch.randn(2, n, n), -1)], HOSTILE, title="$\\alpha$ file.txt",
                              path=tmp_path / "maps.png")  # savefig parses every Text
-    for ax in panel_axes(fig):
-        for ticks in (ax.get_xticklabels(), ax.get_yticklabels()):
-            assert [t.get_text() for t in ticks] == HOSTILE
-            assert not any(t.get_parse_math() for t in ticks)
+    first, second = panel_axes(fig)   # one layer: both panels name the keys, the first the queries
+    for ticks in (first.get_xticklabels(), first.get_yticklabels(), second.get_xticklabels()):
+        assert [t.get_text() for t in ticks] == HOSTILE
+        assert not any(t.get_parse_math() for t in ticks)
     assert fig.get_suptitle() == "$\\alpha$ file.txt"
 
 

@@ -1,39 +1,39 @@
 """A trained run's attention on one input: heat maps, graph edges, image overlays, HTML.
 
-``selfattn viz attention RUN [--input FILE] [--example N] [--out OUT] [--html]``
-
 * ``run_attention(run, input=..., example=...)`` loads a run directory written by
   ``selfattn train`` (``selfattn.train.load_run``), takes one set (the ``N``-th of the
   run's test split, or of a user file read by the task's own ``read_input``) and returns
-  every layer's ``(heads, n, n)`` weights with the labels of its vectors (words, atoms,
-  node numbers, patch cells, frame numbers). The weights come from the model's forward
-  with ``return_weights=True``, exactly as the run's own plots get them.
+  every layer's ``(heads, n, n)`` weights with the labels of its vectors (words, atoms
+  numbered from 1 such as ``C1, O2``, node numbers, patch cells, frame numbers), and what
+  ``describe`` says of the set: its sentence or SMILES, the model's labels and the true
+  ones. The weights come from the model's forward with ``return_weights=True``, exactly
+  as the run's own plots get them.
 * ``draw_run_attention`` picks the picture for the task: the weights on the edges for
   graph tasks (a node's neighbourhood for node classification; the whole molecule with
   RDKit 2-D coordinates), the attention of a chosen pixel/patch over the image for image
-  tasks, and a ``layers x heads`` grid of heat maps otherwise. ``html=True`` also writes
-  the one-file viewer (``selfattn.viz.html``) of the same weights.
+  tasks, and a ``layers x heads`` grid of heat maps otherwise, titled with the sentence
+  (or SMILES) and the predicted labels beside the tokens. ``html=True`` also writes the
+  one-file viewer (``selfattn.viz.html``) of the same weights.
 
-Without ``--example`` (and ``--input``) the test set closest to 20 vectors is drawn,
-the same choice as the run's ``attention.png``.
+Without ``example`` (and ``input``) the test set closest to 20 vectors is drawn, the same
+choice as the run's ``attention.png``. The command line is ``selfattn viz attention``
+(``selfattn.viz.cli``).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .describe import Described, describe, indexed_atoms
 from .runs import example_weights, read_run
 
-__all__ = ["RunAttention", "add_subparser", "draw_run_attention", "example_weights", "form_of",
-           "read_run", "run_attention"]
+__all__ = ["FORMS", "RunAttention", "draw_run_attention", "example_weights", "form_of", "read_run",
+           "run_attention", "run_figure"]
 
 FORMS = ("auto", "heatmap", "graph", "image")
 _HTML_MAX = 400  # the viewer embeds n^2 numbers per head: larger sets are cut (and the title says so)
@@ -51,6 +51,13 @@ class RunAttention:
     tokens: list[str] | None           # n labels, "[CLS]" first if the model has one
     offset: int                        # 1 with a [CLS] vector in front, else 0
     source: str                        # where the set came from
+    described: Described = dataclasses.field(default_factory=lambda: Described(""))
+    symbols: list[str] | None = None   # molecules: the element of each atom (tokens are C1, O2, ...)
+
+    @property
+    def text(self) -> str:
+        """The sentence, SMILES or name of the set: the title of its pictures."""
+        return self.described.text or self.source
 
 
 def _pick_default(examples) -> int:
@@ -106,14 +113,20 @@ def run_attention(run: str | Path, input: str | Path | None = None,
         raise ValueError(f"RUN: model.kind={cfg['model']['kind']!r} of {run} has no attention layers "
                          "(a baseline); choose a run with model.kind=transformer or pretrained")
     offset = int(getattr(model, "cls", None) is not None)
-    tokens = _tokens(task, chosen, state, shown[int(example)] if shown is not None else None)
+    shown_one = shown[int(example)] if shown is not None else None
+    tokens = _tokens(task, chosen, state, shown_one)
+    symbols = None
+    if tokens is not None and cfg["task"] == "molecule":
+        symbols, tokens = tokens, indexed_atoms(tokens)
+    described = describe(cfg, task, spec, state, model, chosen, tokens, shown_one)
     if tokens is not None and offset:
         tokens = ["[CLS]", *tokens]
     n = weights[0].shape[-1]
     if tokens is not None and len(tokens) != n:
         tokens = None  # e.g. subword ids without their text: numbers instead of wrong labels
     source = chosen.source or f"{where}[{example}]"
-    return RunAttention(cfg, task, state, chosen, [w.float() for w in weights], tokens, offset, source)
+    return RunAttention(cfg, task, state, chosen, [w.float() for w in weights], tokens, offset, source,
+                        described, symbols)
 
 
 def _tokens(task, example, state: dict, shown: Any) -> list[str] | None:
@@ -135,35 +148,66 @@ def _strip(weights: list[torch.Tensor], offset: int) -> list[torch.Tensor]:
     return [w[:, offset:, offset:] for w in weights]
 
 
-def draw_run_attention(ra: RunAttention, out: str | Path, form: str = "auto", *, node: int | None = None,
-                       pixel: tuple[int, int] | None = None, max_nodes: int = 25, html: bool = False) -> dict:
-    """Write the picture for ``ra`` to ``out`` (PNG) and optionally ``out`` with ``.html``;
-    returns what was drawn (paths, form, layers, heads, vectors)."""
+def run_figure(ra: RunAttention, form: str = "auto", *, node: int | None = None,
+               pixel: tuple[int, int] | None = None, max_nodes: int = 25):
+    """``(Figure, info, keep)``: the picture for ``ra`` (see ``draw_run_attention``), what it
+    shows, and the vectors drawn (None: all) for the viewer."""
     if form not in FORMS:
         raise ValueError(f"form: expected one of {list(FORMS)}, got {form!r}")
     form = form_of(ra.cfg) if form == "auto" else form
-    out = Path(out)
-    run_name = ra.cfg.get("preset", ra.cfg["task"])
-    title = f"{run_name}: {ra.source}"
-    info: dict[str, Any] = {"form": form, "png": str(out), "source": ra.source, "layers": len(ra.weights),
+    title = _title(ra)
+    info: dict[str, Any] = {"form": form, "source": ra.source, "title": title, "layers": len(ra.weights),
                             "heads": [int(w.shape[0]) for w in ra.weights],
                             "vectors": int(ra.weights[0].shape[-1])}
-    keep: list[int] | None = None  # the vectors the HTML shows (None: all)
+    if ra.described.predicted is not None:
+        info["predicted"] = ra.described.predicted
+    keep: list[int] | None = None
     if form == "graph":
-        keep = _draw_graph(ra, out, title, node, max_nodes, info)
+        fig, keep = _draw_graph(ra, title, node, max_nodes, info)
     elif form == "image":
-        _draw_image(ra, out, title, pixel, info)
-    elif form == "heatmap":
+        fig = _draw_image(ra, title, pixel, info)
+    else:
         from .maps import attention_heatmaps
 
-        attention_heatmaps(ra.weights, ra.tokens, title=title, path=out)
+        predicted, truth = _per_vector(ra)
+        fig = attention_heatmaps(ra.weights, ra.tokens, title=title, predicted=predicted, truth=truth)
+    return fig, info, keep
+
+
+def draw_run_attention(ra: RunAttention, out: str | Path, form: str = "auto", *, node: int | None = None,
+                       pixel: tuple[int, int] | None = None, max_nodes: int = 25, html: bool = False) -> dict:
+    """Write the picture for ``ra`` to ``out`` (PNG) and optionally ``out`` with ``.html``;
+    returns what was drawn (paths, form, title, layers, heads, vectors, predicted labels)."""
+    fig, info, keep = run_figure(ra, form, node=node, pixel=pixel, max_nodes=max_nodes)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    info = {"form": info.pop("form"), "png": str(out), **info}
     if html:
-        info["html"] = str(_write_html(ra, out.with_suffix(".html"), title, keep))
+        info["html"] = str(_write_html(ra, out.with_suffix(".html"), info["title"], keep))
     return info
 
 
-def _draw_graph(ra: RunAttention, out: Path, title: str, node: int | None, max_nodes: int,
-                info: dict) -> list[int]:
+def _title(ra: RunAttention) -> str:
+    """``preset: sentence`` (or SMILES, or the set's name), and the set's predicted label."""
+    title = f"{ra.cfg.get('preset', ra.cfg['task'])}: {ra.text}"
+    d = ra.described
+    if isinstance(d.predicted, str):
+        title += f"\npredicted: {d.predicted}" + ("" if d.score is None else f" ({d.score:.2f})")
+        title += "" if d.truth is None else f", true: {d.truth}"
+    return title
+
+
+def _per_vector(ra: RunAttention) -> tuple[list[str] | None, list[str | None] | None]:
+    """The predicted and true label of every row (``[CLS]``: none), for a labelling task."""
+    d = ra.described
+    if not isinstance(d.predicted, list):
+        return None, None
+    truth = None if d.truth is None else [None] * ra.offset + list(d.truth)
+    return [""] * ra.offset + list(d.predicted), truth
+
+
+def _draw_graph(ra: RunAttention, title: str, node: int | None, max_nodes: int, info: dict):
     from .graph import graph_attention_figure, molecule_positions, neighbourhood, spring_positions
 
     ex = ra.example
@@ -175,8 +219,8 @@ def _draw_graph(ra: RunAttention, out: Path, title: str, node: int | None, max_n
     labels = ra.tokens[ra.offset:] if ra.tokens is not None else None
     if ra.cfg["task"] == "molecule" and node is None:
         nodes = list(range(n))
-        positions = molecule_positions(ex.x, ex.edge_index, labels)
-        title += f" ({n} atoms, RDKit 2-D coordinates)"
+        positions = molecule_positions(ex.x, ex.edge_index, ra.symbols)
+        title += f"\n{n} atoms (numbered from 1), RDKit 2-D coordinates"
     else:
         if node is None:
             node = _default_centre(ex)
@@ -193,11 +237,10 @@ def _draw_graph(ra: RunAttention, out: Path, title: str, node: int | None, max_n
     classes = None
     if ex.y is not None and ex.y.dim() == 1 and len(ex.y) == n:
         classes = [int(ex.y[v]) if int(ex.y[v]) >= 0 else -1 for v in nodes]
-    graph_attention_figure(weights, ex.edge_index, positions, nodes, labels=labels, classes=classes,
-                           class_names=ra.task.class_names(ra.state) if classes else None, title=title,
-                           path=out)
+    fig = graph_attention_figure(weights, ex.edge_index, positions, nodes, labels=labels, classes=classes,
+                                 class_names=ra.task.class_names(ra.state) if classes else None, title=title)
     info["nodes"] = nodes
-    return ([0] if ra.offset else []) + [v + ra.offset for v in nodes]
+    return fig, ([0] if ra.offset else []) + [v + ra.offset for v in nodes]
 
 
 def _default_centre(ex) -> int:
@@ -210,7 +253,7 @@ def _default_centre(ex) -> int:
     return int(labelled[torch.argmin((deg[labelled] - 8).abs() * n + labelled)])
 
 
-def _draw_image(ra: RunAttention, out: Path, title: str, pixel: tuple[int, int] | None, info: dict) -> None:
+def _draw_image(ra: RunAttention, title: str, pixel: tuple[int, int] | None, info: dict):
     from .image import cell_of_pixel, image_attention_figure, image_from_vectors
 
     grid = ra.example.grid
@@ -220,10 +263,11 @@ def _draw_image(ra: RunAttention, out: Path, title: str, pixel: tuple[int, int] 
     image = image_from_vectors(ra.example.x, grid)
     pixel = (image.shape[0] // 2, image.shape[1] // 2) if pixel is None else pixel
     query = cell_of_pixel(pixel, image.shape, grid)
-    image_attention_figure(ra.weights, image, grid, query, offset=ra.offset, path=out,
-                           title=f"{title}\nattention of the cell holding pixel {tuple(pixel)} over the "
-                                 "image")
+    fig = image_attention_figure(ra.weights, image, grid, query, offset=ra.offset,
+                                 title=f"{title}\nattention of the cell holding pixel {tuple(pixel)} over "
+                                       "the image")
     info.update({"pixel": list(pixel), "cell": query, "grid": list(grid)})
+    return fig
 
 
 def _write_html(ra: RunAttention, path: Path, title: str, keep: list[int] | None) -> Path:
@@ -234,71 +278,23 @@ def _write_html(ra: RunAttention, path: Path, title: str, keep: list[int] | None
     if tokens is None and ra.example.grid is not None and n == ra.offset + len(ra.example):
         cols = int(ra.example.grid[1])
         tokens = ["[CLS]"] * ra.offset + [f"({i // cols},{i % cols})" for i in range(len(ra.example))]
-    tokens = tokens if tokens is not None else [str(i) for i in range(n)]
+    if tokens is None:  # graphs: the node ids of the data; sequences: positions from 1
+        first = 0 if ra.example.edge_index is not None else 1
+        tokens = ["[CLS]"] * ra.offset + [str(i + first) for i in range(n - ra.offset)]
+    predicted, truth = _per_vector(ra)
     if keep is None and n > _HTML_MAX:
         keep = list(range(_HTML_MAX))
-    if keep is not None:
+    heading, _, rest = title.partition("\n")
+    notes = [rest] if rest else []
+    weights = ra.weights
+    if keep is not None and len(keep) < n:
         idx = torch.tensor(keep, dtype=torch.long)
         weights = [w[:, idx][:, :, idx] for w in ra.weights]
         tokens = [tokens[i] for i in keep]
-        title += f" (the {len(keep)} vectors drawn, of {n}: rows sum to less than 1)"
-    else:
-        weights = ra.weights
-    attention_html(weights, tokens, title=title, path=path)
+        predicted = None if predicted is None else [predicted[i] for i in keep]
+        truth = None if truth is None else [truth[i] for i in keep]
+        notes.append(f"the {len(keep)} vectors drawn, of {n}: rows sum to less than 1")
+    notes.append(f"from {ra.source}")
+    attention_html(weights, tokens, title=heading, subtitle="\n".join(notes), predicted=predicted,
+                   truth=truth, path=path)
     return path
-
-
-def _pixel(text: str) -> tuple[int, int]:
-    try:
-        r, c = (int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected ROW,COL (two integers), got {text!r}") from None
-    return r, c
-
-
-def add_subparser(sub) -> None:
-    """``selfattn viz attention RUN ...`` (an argparse subparsers)."""
-    p = sub.add_parser("attention", help="a trained run's attention on one input: every layer and head",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run", help="run directory written by 'selfattn train'")
-    p.add_argument("--input", help="a file the task's predict reads (sentences, SMILES, .npy images, ...)")
-    p.add_argument("--example", type=int, help="the N-th set of the test split, or of --input (default: the "
-                   "test set closest to 20 vectors; the first set of --input)")
-    p.add_argument("--out", help="PNG to write (default RUN/viz/attention.png)")
-    p.add_argument("--html", action="store_true", help="also write the one-file viewer (OUT with .html)")
-    p.add_argument("--form", choices=FORMS, default="auto", help="picture (default: by task)")
-    p.add_argument("--node", type=int, help="graphs: the centre node (default: degree closest to 8)")
-    p.add_argument("--max-nodes", type=int, default=25, help="graphs: nodes drawn around the centre")
-    p.add_argument("--pixel", type=_pixel, help="images: ROW,COL of the query pixel (default: the centre)")
-    p.add_argument("--stats", type=int, metavar="N", help="also summarise the first N test sets per head "
-                   "(selfattn.viz.summary) into OUT with .json")
-    p.set_defaults(func=_main)
-
-
-def _command(a: argparse.Namespace, out: str) -> str:
-    """The command line that gives this output (every option that was set)."""
-    parts = ["selfattn", "viz", "attention", str(a.run), "--out", str(out)]
-    options = (("--input", a.input), ("--example", a.example),
-               ("--form", None if a.form == "auto" else a.form), ("--node", a.node),
-               ("--max-nodes", None if a.max_nodes == 25 else a.max_nodes),
-               ("--pixel", None if a.pixel is None else f"{a.pixel[0]},{a.pixel[1]}"), ("--stats", a.stats))
-    for flag, value in options:
-        if value is not None:
-            parts += [flag, str(value)]
-    return " ".join(parts + (["--html"] if a.html else []))
-
-
-def _main(a: argparse.Namespace) -> int:
-    started = time.perf_counter()
-    ra = run_attention(a.run, a.input, a.example)
-    out = a.out or str(Path(a.run) / "viz" / "attention.png")
-    info = draw_run_attention(ra, out, a.form, node=a.node, pixel=a.pixel, max_nodes=a.max_nodes, html=a.html)
-    if a.stats is not None:
-        from .summary import run_attention_stats
-
-        info["stats"] = run_attention_stats(a.run, a.stats)
-        info["command"] = _command(a, out)
-        info["wall_s"] = round(time.perf_counter() - started, 1)
-        Path(out).with_suffix(".json").write_text(json.dumps(info, indent=1, default=str), encoding="utf-8")
-    print(json.dumps(info, default=str))
-    return 0

@@ -195,8 +195,8 @@ def _add_embeddings(sub) -> None:
                 _EMBEDDINGS)
     p.add_argument("out", metavar="OUT", help="the PNG to write (the numbers go to OUT with .json)")
     p.add_argument("--words", nargs="+", metavar="GROUP=w1,w2,...",
-                   help="your word groups, two or more (default: animals, countries, numbers, verbs, colours, "
-                        "family)")
+                   help="your word groups, two or more (default: animals, countries, numbers, verbs, "
+                        "colours, family)")
     p.add_argument("--run", action="append", default=[], metavar="RUN",
                    help="a POS or sentiment run whose learned word table to draw too (repeatable)")
     p.add_argument("--method", choices=["pca", "tsne"], default="pca", help="how to go to 2-D (default pca)")

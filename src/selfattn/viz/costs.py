@@ -25,7 +25,6 @@ the command also writes them, with each curve's log-log slope between its two la
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from collections.abc import Sequence
@@ -35,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-__all__ = ["Series", "add_subparser", "cost_series", "default_results", "plot_costs"]
+__all__ = ["Series", "cost_series", "default_results", "plot_costs"]
 
 FILES = ("variants_speed.json", "sparse_window.json", "sparse_grid.json", "sparse_graph.json",
          "core_mha.json", "core_varlen.json")
@@ -257,25 +256,3 @@ def _varlen_bars(ax, d: dict) -> None:
                  "padded", fontsize=9)
     ax.set_ylabel("seconds", fontsize=8)
     ax.legend(fontsize=7)
-
-
-def add_subparser(sub) -> None:
-    """``selfattn viz costs OUT.png`` (an argparse subparsers)."""
-    p = sub.add_parser("costs", help="time and memory against L per kernel, from benchmarks/results",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("out", help="PNG to write")
-    p.add_argument("--results", help="the benchmarks' JSON folder (default: benchmarks/results here, else in "
-                   "the checkout selfattn runs from)")
-    p.set_defaults(func=_main)
-
-
-def _main(a: argparse.Namespace) -> int:
-    """Draw, and write every curve with its slope to OUT with .json."""
-    results = default_results() if a.results is None else Path(a.results)
-    _, series = plot_costs(a.out, results)
-    curves = [{"panel": s.panel, "name": s.name, "source": s.source, "x": s.x, "y": s.y,
-               "slope_last": None if s.slope is None else round(s.slope, 3)} for s in series]
-    report = {"png": str(a.out), "results": str(results), "curves": curves}
-    Path(a.out).with_suffix(".json").write_text(json.dumps(report, indent=1), encoding="utf-8")
-    print(json.dumps({"png": str(a.out), "curves": len(curves)}))
-    return 0

@@ -19,7 +19,6 @@ the vocabulary of sentiment runs):
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,7 +28,7 @@ from matplotlib.figure import Figure
 
 from .plain_text import PLAIN, plain_legend
 
-__all__ = ["DEFAULT_GROUPS", "add_subparser", "embeddings_figure", "glove_vectors", "group_similarity",
+__all__ = ["DEFAULT_GROUPS", "embeddings_figure", "glove_vectors", "group_similarity",
            "parse_groups", "project", "run_vectors"]
 
 DEFAULT_GROUPS: dict[str, list[str]] = {
@@ -199,26 +198,3 @@ def embeddings_figure(out: str | Path, groups: Mapping[str, Sequence[str]] | Non
     report["png"] = str(out)
     out.with_suffix(".json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     return report
-
-
-def add_subparser(sub) -> None:
-    """``selfattn viz embeddings OUT.png ...`` (an argparse subparsers)."""
-    p = sub.add_parser("embeddings", help="GloVe and learned word vectors in 2-D: do similar words cluster?",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("out", help="PNG to write (the numbers go to OUT with .json)")
-    p.add_argument("--words", nargs="+", metavar="GROUP=w1,w2,...",
-                   help="word groups (default: animals, countries, numbers, verbs, colours, family)")
-    p.add_argument("--run", action="append", default=[],
-                   help="a run whose learned word table to add (repeatable)")
-    p.add_argument("--method", choices=["pca", "tsne"], default="pca")
-    p.add_argument("--no-glove", action="store_true", help="only the runs' tables")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=_main)
-
-
-def _main(a: argparse.Namespace) -> int:
-    groups = parse_groups(a.words) if a.words else None
-    report = embeddings_figure(a.out, groups, a.run, a.method, a.seed, glove=not a.no_glove)
-    print(json.dumps({k: {s: {m: v for m, v in st.items() if m != "missing"} for s, st in v.items()}
-                      if k == "sources" else v for k, v in report.items() if k != "groups"}, indent=1))
-    return 0

@@ -28,7 +28,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from .maps import PANEL_LABEL, check_weights
+from .maps import PANEL_LABEL, TICK_FONT, check_weights, wrap_title
 from .plain_text import PLAIN, plain_legend
 
 __all__ = ["EDGE_LABEL", "NODE_LABEL", "graph_attention_figure", "molecule_positions", "neighbourhood",
@@ -151,14 +151,23 @@ def graph_attention_figure(weights: Sequence[torch.Tensor], edge_index: torch.Te
     span = np.where(span > 0, span, max(float(span.max()), 1.0))
     panel_w = 3.2
     panel_h = float(np.clip(panel_w * span[1] / span[0], 1.6, 4.0))
-    fig = Figure(figsize=(panel_w * heads + 1.2, panel_h * layers + 0.9 + 0.3 * bool(title)))
+    width = panel_w * heads + 1.2
+    title = wrap_title(title, width, 10) if title else ""
+    head_in = 0.25 + (0.19 * (title.count("\n") + 1) if title else 0.0)  # the title's lines
+    height = panel_h * layers + 0.6 + head_in + 0.35 * layers
+    fig = Figure(figsize=(width, height))
+    fig.subplots_adjust(left=0.2 / width, right=1 - 1.1 / width, top=1 - head_in / height,
+                        bottom=0.55 / height, hspace=0.35 / panel_h, wspace=0.1)
     grid = fig.subplots(layers, heads, squeeze=False)
     outline = ["#999999" if classes is None or classes[i] < 0 else _CLASS_COLOURS[classes[i] % 8]
                for i in range(len(nodes))]
     lengths = np.linalg.norm(segments[:, 1] - segments[:, 0], axis=1) * 2 if edges else span[:1]
     points_per_unit = 72 * min(panel_w / span[0], panel_h / span[1]) / 1.2
     diameter = float(np.clip(0.45 * np.median(lengths) * points_per_unit, 4.0, 16.0))
-    size, font = diameter ** 2, min(6.0, 0.55 * diameter)
+    named = labels is not None and len(nodes) <= 40
+    if named:  # a label of TICK_FONT points fits inside its node
+        diameter = max(diameter, 0.62 * TICK_FONT * max(len(str(t)) for t in labels) + 6.0)
+    size, font = diameter ** 2, TICK_FONT
     for li, h, edge_w, self_w in panels:
         ax = grid[li, h]
         ax.set_label(PANEL_LABEL.format(layer=li + 1, head=h + 1))
@@ -167,11 +176,11 @@ def graph_attention_figure(weights: Sequence[torch.Tensor], edge_index: torch.Te
         ax.add_collection(lines)
         ax.scatter(positions[:, 0], positions[:, 1], c=self_w, cmap="viridis", norm=norm, s=size,
                    edgecolors=outline, linewidths=1.6, zorder=2, label=NODE_LABEL)
-        if labels is not None and len(nodes) <= 40:
+        if named:
             for (x, y), text in zip(positions, labels, strict=True):
                 ax.text(x, y, str(text), fontsize=font, ha="center", va="center", color="white", zorder=3,
                         **PLAIN)
-        ax.set_title(f"layer {li + 1} head {h + 1}", fontsize=8)
+        ax.set_title(f"layer {li + 1} head {h + 1}", fontsize=9)
         ax.set_aspect("equal")
         ax.margins(0.08)
         ax.set_xticks([])
@@ -179,16 +188,17 @@ def graph_attention_figure(weights: Sequence[torch.Tensor], edge_index: torch.Te
     for li in range(layers):
         for h in range(weights[li].shape[0], heads):
             grid[li, h].axis("off")
-    fig.colorbar(grid[0, 0].collections[0], ax=grid.ravel().tolist(), fraction=0.025, pad=0.02,
-                 label="attention weight (edge half at the query node; node: itself)")
+    bar = fig.colorbar(grid[0, 0].collections[0], ax=grid.ravel().tolist(), fraction=0.025, pad=0.02)
+    bar.set_label("attention weight (edge half at the query node; node: itself)", fontsize=9)
+    bar.ax.tick_params(labelsize=TICK_FONT)
     if classes is not None and class_names is not None:
         handles = [Line2D([], [], ls="", marker="o", mfc="white", mec=_CLASS_COLOURS[c % len(_CLASS_COLOURS)],
                           mew=1.6, label=str(name)) for c, name in enumerate(class_names)]
-        plain_legend(fig.legend(handles=handles, loc="lower left", fontsize=7, frameon=False,
-                                ncols=len(handles) + 1, title="outline: class (grey: unknown)",
-                                title_fontsize=7))
+        plain_legend(fig.legend(handles=handles, loc="lower left", fontsize=TICK_FONT, frameon=False,
+                                ncols=len(handles) + 1, title="outline: true class (grey: unknown)",
+                                title_fontsize=TICK_FONT))
     if title:
-        fig.suptitle(title, fontsize=9, **PLAIN)
+        fig.suptitle(title, fontsize=10, y=1 - 0.08 / height, va="top", **PLAIN)
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=dpi)

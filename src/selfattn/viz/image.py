@@ -21,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from .maps import PANEL_LABEL, check_weights
+from .maps import PANEL_LABEL, TICK_FONT, check_weights, wrap_title
 from .plain_text import PLAIN
 
 __all__ = ["OVERLAY_LABEL", "cell_of_pixel", "image_attention_figure", "image_from_vectors"]
@@ -86,7 +87,14 @@ def image_attention_figure(weights: Sequence[torch.Tensor], image: np.ndarray, g
     box = dict(xy=(c * w / cols, r * h / rows), width=w / cols, height=h / rows, fill=False, lw=1.5,
                ec="cyan")
     layers, heads = len(weights), max(x.shape[0] for x in weights)
-    fig = Figure(figsize=(2.3 * (heads + 1) + 0.4, 2.4 * layers + 0.3 + 0.3 * bool(title)))
+    panel = 2.6
+    width = (panel + 0.75) * (heads + 1) + 0.2                   # 0.75: each panel's colour bar
+    title = wrap_title(title, width, 10) if title else ""
+    head_in = 0.15 + (0.19 * (title.count("\n") + 1) if title else 0.0)
+    height = (panel + 0.45) * layers + head_in + 0.1
+    fig = Figure(figsize=(width, height))
+    fig.subplots_adjust(left=0.1 / width, right=1 - 0.85 / width, top=1 - (head_in + 0.3) / height,
+                        bottom=0.15 / height, wspace=0.75 / panel, hspace=0.45 / panel)
     axes = fig.subplots(layers, heads + 1, squeeze=False)
     grey = image if image.ndim == 2 else image.mean(-1)
     for li, wl in enumerate(weights):
@@ -94,7 +102,7 @@ def image_attention_figure(weights: Sequence[torch.Tensor], image: np.ndarray, g
         if li == 0:
             first.imshow(image if image.ndim == 3 else grey, cmap="gray", extent=extent)
             first.add_patch(Rectangle(**box))
-            first.set_title(f"input, query cell ({r}, {c})", fontsize=7)
+            first.set_title(f"input, query cell ({r}, {c})", fontsize=9)
             first.set_xticks([])
             first.set_yticks([])
         else:
@@ -110,16 +118,19 @@ def image_attention_figure(weights: Sequence[torch.Tensor], image: np.ndarray, g
             ax.imshow(grey, cmap="gray", extent=extent)
             top = max(float(cell_map.max()), 1e-6)
             # opacity follows the weight: cells the query ignores leave the image visible
-            ax.imshow(cell_map, cmap="inferno", alpha=0.1 + 0.75 * cell_map / top, vmin=0.0, vmax=top,
-                      extent=extent, interpolation="nearest", label=OVERLAY_LABEL)
+            overlay = ax.imshow(cell_map, cmap="inferno", alpha=0.1 + 0.75 * cell_map / top, vmin=0.0,
+                                vmax=top, extent=extent, interpolation="nearest", label=OVERLAY_LABEL)
+            cax = ax.inset_axes((1.04, 0.0, 0.06, 1.0))
+            bar = fig.colorbar(ScalarMappable(overlay.norm, "inferno"), cax=cax)
+            bar.ax.tick_params(labelsize=TICK_FONT)
+            overlay.colorbar = bar  # the overlay's own alpha varies per cell; the bar shows its colours
             ax.add_patch(Rectangle(**box))
             extra = f", extra {float(row[:offset].sum()):.2f}" if offset else ""
-            ax.set_title(f"layer {li + 1} head {hd + 1} (max {float(cell_map.max()):.2f}{extra})", fontsize=6)
+            ax.set_title(f"layer {li + 1} head {hd + 1}\nmax {float(cell_map.max()):.2f}{extra}", fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])
     if title:
-        fig.suptitle(title, fontsize=8, **PLAIN)
-    fig.tight_layout()
+        fig.suptitle(title, fontsize=10, y=1 - 0.08 / height, va="top", **PLAIN)
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=dpi)

@@ -13,12 +13,11 @@ in their own natural coordinates:
 
 Learned schemes are drawn as initialised (seeded) unless trained modules are passed.
 
-    python -m selfattn.viz.positional docs/figures/positional.png --length 128 --dim 64
+    selfattn viz positional docs/figures/positional.png --length 128 --dim 64
 """
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,11 +25,12 @@ import numpy as np
 import torch
 from matplotlib.colors import Normalize, SymLogNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from ..positional import build_positional
 
-__all__ = ["Panel", "add_subparser", "main", "plot_positional", "positional_panels"]
+__all__ = ["Panel", "plot_positional", "positional_panels"]
 
 TOP = ("sinusoidal", "learned", "floater", "rnn")
 BOTTOM = ("rope", "shaw", "t5", "alibi")
@@ -121,56 +121,34 @@ def plot_positional(path: str | Path, length: int = 128, dim: int = 64, num_head
     dimension. Bottom row: the schemes inside attention. Returns the path written.
     """
     panels = positional_panels(length, dim, num_heads, seed, modules)
-    fig = Figure(figsize=(18, 8.5))
+    # constrained layout keeps every colour bar's tick labels inside the figure and off the
+    # next panel (with subplots_adjust they were cut at the right edge)
+    fig = Figure(figsize=(18, 8.5), layout="constrained")
     axes = fig.subplots(2, 4)
-    for ax, panel in zip(axes.flat, panels, strict=True):
+    for i, (ax, panel) in enumerate(zip(axes.flat, panels, strict=True)):
         v = panel.values
         lim = float(np.abs(v).max()) or 1.0
         rows = v.shape[0]
         # ALiBi's slopes span 2^-1 .. 2^-8: a log scale shows every head's reach.
         norm = (SymLogNorm(linthresh=0.1, vmin=-lim, vmax=lim) if panel.name == "alibi"
                 else Normalize(vmin=-lim, vmax=lim))
+        first = 1 if panel.col_label == "head" else 0  # heads count from 1, as in every figure
         im = ax.imshow(v, aspect="auto", cmap="RdBu_r", norm=norm, interpolation="nearest",
-                       extent=(-0.5, v.shape[1] - 0.5, panel.row_start + rows - 0.5,
+                       extent=(first - 0.5, first + v.shape[1] - 0.5, panel.row_start + rows - 0.5,
                                panel.row_start - 0.5))
-        ax.set_title(panel.title)
-        ax.set_ylabel(panel.row_label)
-        ax.set_xlabel(panel.col_label)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
-    fig.text(0.01, 0.73, "added to the inputs", rotation=90, fontsize=13, va="center")
-    fig.text(0.01, 0.27, "inside attention", rotation=90, fontsize=13, va="center")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(panel.title, fontsize=12)
+        row = "added to the inputs" if i < 4 else "inside attention"
+        ax.set_ylabel(f"{row}\n{panel.row_label}" if i % 4 == 0 else panel.row_label, fontsize=10)
+        ax.set_xlabel(panel.col_label, fontsize=10)
+        ax.tick_params(labelsize=9)
+        bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+        bar.ax.tick_params(labelsize=9)
+        bar.set_label("value" if i < 4 or panel.name in ("rope", "shaw") else "bias added to the score",
+                      fontsize=9)
     fig.suptitle(f"Positional schemes: {length} positions, dim {dim} (T5/ALiBi: {num_heads} heads)",
                  fontsize=14)
-    fig.subplots_adjust(left=0.05, right=0.98, top=0.91, bottom=0.07, wspace=0.35, hspace=0.35)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi)
     return path
-
-
-def add_subparser(sub) -> None:
-    """``selfattn viz positional OUT.png`` for the command line (an argparse subparsers)."""
-    p = sub.add_parser("positional", help="heat maps of every positional scheme")
-    _arguments(p)
-    p.set_defaults(func=lambda a: print(plot_positional(a.out, a.length, a.dim, a.heads, a.seed)) or 0)
-
-
-def _arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("out", help="PNG to write")
-    p.add_argument("--length", type=int, default=128)
-    p.add_argument("--dim", type=int, default=64)
-    p.add_argument("--heads", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    _arguments(parser)
-    a = parser.parse_args(argv)
-    print(plot_positional(a.out, a.length, a.dim, a.heads, a.seed))
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
