@@ -20,6 +20,7 @@ NAMES = (
     "positional-ablation",
     "rnn-vs-attention",
     "truncated-attention",
+    "speech-truncation",
     "cnn-vs-attention",
     "attention-is-a-cnn",
     "graph-edges-vs-full",

@@ -77,14 +77,23 @@ class CTCModel(nn.Module):
     def __init__(self, features: int, symbols: int, width: int, depth: int, heads: int, *, ff: int = 0,
                  dropout: float = 0.1, norm: str = "pre", attention: str = "full",
                  attention_options: dict | None = None, positional: str = "sinusoidal",
-                 positional_options: dict | None = None, pattern: str = "none", window: int = 8) -> None:
+                 positional_options: dict | None = None, pattern: str = "none", window: int = 8,
+                 encoder: str = "attention") -> None:
         super().__init__()
         if pattern not in ("none", "window"):
             raise ValueError(f"pattern: expected 'none' or 'window', got {pattern!r}")
+        if encoder not in ("attention", "lstm"):
+            raise ValueError(f"encoder: expected 'attention' or 'lstm', got {encoder!r}")
         self.embed = ConvSubsampling(features, width, dropout)
-        self.encoder = AttentionEncoder(width, depth, heads, ff=ff, dropout=dropout, norm=norm,
-                                        attention=attention, attention_options=attention_options,
-                                        positional=positional, positional_options=positional_options)
+        if encoder == "lstm":  # the lecture's recurrent baseline: a BiLSTM of `depth` layers
+            from .baselines import RNNEncoder
+
+            self.encoder = RNNEncoder(width, width, "lstm", depth, True, dropout)
+            pattern = "none"
+        else:
+            self.encoder = AttentionEncoder(width, depth, heads, ff=ff, dropout=dropout, norm=norm,
+                                            attention=attention, attention_options=attention_options,
+                                            positional=positional, positional_options=positional_options)
         self.head = nn.Linear(width, symbols + 1)
         self.pattern, self.window = pattern, window
 
@@ -93,6 +102,8 @@ class CTCModel(nn.Module):
         if mask is None:
             mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
         h, mask = self.embed(x, mask)
+        if not isinstance(self.encoder, AttentionEncoder):  # the BiLSTM: no attention weights
+            return self.encoder(h, mask), mask, ([] if return_weights else None)
         kw: dict[str, Any] = {}
         if self.pattern != "none":
             if self.encoder.takes_patterns:
@@ -224,7 +235,8 @@ def build_ctc_model(cfg: dict[str, Any], spec: dict[str, Any]) -> CTCModel:
                     attention_options=cfg.get("attention_options") or {},
                     positional=cfg.get("positional", "sinusoidal"),
                     positional_options=cfg.get("positional_options") or {},
-                    pattern=cfg.get("pattern", "none"), window=int(cfg.get("window", 8)), **extra)
+                    pattern=cfg.get("pattern", "none"), window=int(cfg.get("window", 8)),
+                    encoder="lstm" if cfg.get("kind") == "lstm" else "attention", **extra)
 
 
 def as_symbol_string(ids) -> str:

@@ -176,7 +176,7 @@ class AsrTask(Task):
     unit = "symbol"
     modality = "speech frames"
     layout_labels = "sequence"
-    model_kinds = ("transformer",)
+    model_kinds = ("transformer", "lstm")  # lstm: a BiLSTM encoder (speech-truncation's baseline)
     data_defaults: ClassVar[dict[str, Any]] = {
         "path": None, "units": "characters", "num_mel_bins": 80, "train_utterances": None,
         "fractions": [0.8, 0.1, 0.1], "split_seed": 0, "limit": None, "test_limit": None}
