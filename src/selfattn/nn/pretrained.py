@@ -109,8 +109,8 @@ class PretrainedEncoder(nn.Module):
         positions = self._position_ids(torch.ones_like(ids, dtype=torch.bool) if mask is None else mask)
         if return_weights or not (self.packed if packed is None else packed):
             return self._forward_padded(ids, mask, positions, token_type_ids, return_weights)
-        if mask is None:
-            mask = torch.ones_like(ids, dtype=torch.bool)
+        if mask is None or bool(mask.all()):  # no padding to remove: one dense call per layer
+            return self._forward_padded(ids, None, positions, token_type_ids, False)
         offsets = lengths_to_offsets(mask.sum(1))
         types = None if token_type_ids is None else token_type_ids[mask]
         h = self._layers_packed(self.embed(ids[mask], positions[mask], types), offsets)
