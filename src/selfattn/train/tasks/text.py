@@ -159,7 +159,8 @@ class SentimentTask(Task):
         "fractions": [0.8, 0.1, 0.1], "split_seed": 0, "min_freq": 2, "max_size": None,
         "embedding": "learned", "glove_words": 100000, "word_dropout": 0.1, "limit": None,
         "max_subwords": 128, "lexicon": "none",
-        "lexicon_path": None, "bigrams": False, "bigram_min_freq": 2}
+        "lexicon_path": None, "bigrams": False, "bigram_min_freq": 2, "label_map": {},
+        "unknown_labels": "error"}
     model_kinds = (*Task.model_kinds, "pretrained")
 
     def check_data(self, d: dict) -> None:
@@ -177,6 +178,7 @@ class SentimentTask(Task):
         if isinstance(d["bigram_min_freq"], bool) or not isinstance(d["bigram_min_freq"], int) \
                 or d["bigram_min_freq"] < 1:
             raise ConfigError(f"data.bigram_min_freq: expected an integer >= 1, got {d['bigram_min_freq']!r}")
+        check_label_options(d)
 
     def _texts(self, d: dict):
         if d["source"] == "vader":
@@ -272,26 +274,59 @@ class SentimentTask(Task):
     def _vocab(self, state: dict) -> Vocabulary:
         return Vocabulary(state["words"][len(state["specials"]):], state["specials"])
 
+    def _encode_texts(self, texts: list[str], state: dict, cfg: dict) -> list[torch.Tensor]:
+        """Texts -> the ids a trained run's model reads, from its saved state alone: MiniLM
+        subwords, or word ids (+ lexicon and word-pair fields) exactly as in training."""
+        if state.get("subwords"):
+            from .pretrained_models import pretrained_folder, tokenizer_of
+
+            tokenizer = tokenizer_of(pretrained_folder(cfg["model"]["pretrained"]))
+            return _encode_subwords(tokenizer, texts, cfg["data"]["max_subwords"])
+        vocab = self._vocab(state)
+        words = [tokenize_words(t) or ["<unk>"] for t in texts]
+        ids = [vocab.encode(w) for w in words]
+        fields = [Vocabulary(state["lexicon"]).encode] if "lexicon" in state else []
+        if "bigrams" in state:
+            pairs = Vocabulary(state["bigrams"])
+            fields.append(lambda w: pairs.encode(word_pairs(w)))
+        if fields:
+            ids = [torch.stack([x, *(f(w) for f in fields)], -1) for x, w in zip(ids, words, strict=True)]
+        return ids
+
+    def eval_sets(self, cfg: dict, state: dict, split: str) -> SetDataset:
+        """The ``split`` (``test`` or ``all``) of ``cfg``'s texts, encoded with a trained run's
+        saved vocabularies; labels renamed by ``data.label_map`` and looked up among the run's
+        classes (a text whose label the run never saw is an error naming it, or is left out
+        with ``data.unknown_labels=ignore``)."""
+        d = cfg["data"]
+        texts = self._texts(d)
+        classes = state.get("classes")
+        if (texts.classes is None) != (classes is None):
+            want = "class labels" if classes else "values (regression)"
+            raise ConfigError(f"--data: the run was trained on {want}; {_source_of(d)} has "
+                              f"{'values' if texts.classes is None else 'class labels'}")
+        parts = split_indices(len(texts), d["fractions"], d["split_seed"])
+        indices = list(range(len(texts))) if split == "all" else parts[2].tolist()[: d["limit"] or None]
+        ids = self._encode_texts([texts.texts[i] for i in indices], state, cfg)
+        encode = label_encoder(classes, d) if classes else None
+        sets = []
+        for i, x in zip(indices, ids, strict=True):
+            if encode is None:
+                y = torch.tensor(texts.labels[i], dtype=torch.float32)
+            else:
+                label = encode([texts.classes[texts.labels[i]]], texts.sources[i])[0]
+                if label < 0:
+                    continue  # data.unknown_labels=ignore: a set-level label left out is the whole set
+                y = torch.tensor(label)
+            sets.append(VectorSet(x=x, y=y, source=texts.sources[i]))
+        return SetDataset(sets)
+
     def read_input(self, path: Path, state: dict, cfg: dict):
         """One text per line."""
         lines = [(n, t) for n, t in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if t.strip()]
         if not lines:
             raise ValueError(f"{path}: no texts found (expected one text per line)")
-        if state.get("subwords"):
-            from .pretrained_models import pretrained_folder, tokenizer_of
-
-            tokenizer = tokenizer_of(pretrained_folder(cfg["model"]["pretrained"]))
-            ids = _encode_subwords(tokenizer, [t for _, t in lines], cfg["data"]["max_subwords"])
-        else:
-            vocab = self._vocab(state)
-            words = [tokenize_words(t) or ["<unk>"] for _, t in lines]
-            ids = [vocab.encode(w) for w in words]
-            fields = [Vocabulary(state["lexicon"]).encode] if "lexicon" in state else []
-            if "bigrams" in state:
-                pairs = Vocabulary(state["bigrams"])
-                fields.append(lambda w: pairs.encode(word_pairs(w)))
-            if fields:
-                ids = [torch.stack([x, *(f(w) for f in fields)], -1) for x, w in zip(ids, words, strict=True)]
+        ids = self._encode_texts([t for _, t in lines], state, cfg)
         return [VectorSet(x=x, source=f"{path}:{n}") for x, (n, _) in zip(ids, lines, strict=True)], \
             [t for _, t in lines]
 
@@ -304,6 +339,10 @@ class SentimentTask(Task):
         if state.get("subwords"):
             return None
         return self._vocab(state).decode(example.x if example.x.dim() == 1 else example.x[:, 0])
+
+
+def _source_of(d: dict) -> str:
+    return str(d.get("path") or d.get("source"))
 
 
 def _strip_tag(token: str) -> str:
