@@ -30,7 +30,7 @@ from torch import nn
 
 from ..positional import build_positional
 
-__all__ = ["Panel", "plot_positional", "positional_panels"]
+__all__ = ["Panel", "plot_positional", "positional_figure", "positional_panels"]
 
 TOP = ("sinusoidal", "learned", "floater", "rnn")
 BOTTOM = ("rope", "shaw", "t5", "alibi")
@@ -112,13 +112,12 @@ def positional_panels(length: int = 128, dim: int = 64, num_heads: int = 8, seed
     return panels
 
 
-def plot_positional(path: str | Path, length: int = 128, dim: int = 64, num_heads: int = 8,
-                    seed: int = 0, modules: dict[str, nn.Module] | None = None,
-                    dpi: int = 110) -> Path:
-    """Draw every scheme's heat map side by side (2 x 4 panels) and save a PNG at ``path``.
+def positional_figure(length: int = 128, dim: int = 64, num_heads: int = 8, seed: int = 0,
+                      modules: dict[str, nn.Module] | None = None) -> Figure:
+    """Every scheme's heat map side by side (2 x 4 panels, each with its colour bar) -> Figure.
 
     Top row: the encodings added to the inputs (the lecture's comparison), position x
-    dimension. Bottom row: the schemes inside attention. Returns the path written.
+    dimension. Bottom row: the schemes inside attention.
     """
     panels = positional_panels(length, dim, num_heads, seed, modules)
     # constrained layout keeps every colour bar's tick labels inside the figure and off the
@@ -148,6 +147,14 @@ def plot_positional(path: str | Path, length: int = 128, dim: int = 64, num_head
                       fontsize=9)
     fig.suptitle(f"Positional schemes: {length} positions, dim {dim} (T5/ALiBi: {num_heads} heads)",
                  fontsize=14)
+    return fig
+
+
+def plot_positional(path: str | Path, length: int = 128, dim: int = 64, num_heads: int = 8,
+                    seed: int = 0, modules: dict[str, nn.Module] | None = None,
+                    dpi: int = 110) -> Path:
+    """:func:`positional_figure` saved as a PNG at ``path`` (18 x 8.5 inches); returns the path."""
+    fig = positional_figure(length, dim, num_heads, seed, modules)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi)
