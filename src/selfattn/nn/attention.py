@@ -317,8 +317,9 @@ class SelfAttention(nn.Module):
     ``scale=`` (a finite number > 0) is given; ``scale=1.0`` is the slides' unscaled form.
 
     Args:
-        in_dim: size of each input vector a_i. qk_dim: size of q and k. v_dim: size of v
-        and of each output b_i (default ``qk_dim``).
+        in_dim: size of each input vector a_i.
+        qk_dim: size of q and k.
+        v_dim: size of v and of each output b_i (default ``qk_dim``).
 
     Forward: ``x (B, L, in_dim)`` -> ``(B, L, v_dim)``; same mask arguments as ``attention``.
     """
