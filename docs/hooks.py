@@ -49,7 +49,8 @@ def on_files(files, config):
         if files.get_file_from_path(uri) is None:
             items = sorted(p for p in folder.rglob("*") if p.is_file())
             lines = [f"# {folder.relative_to(docs).as_posix()}/", ""]
-            lines += [f"- [{p.relative_to(folder).as_posix()}]({p.relative_to(folder).as_posix()})" for p in items]
+            names = [p.relative_to(folder).as_posix() for p in items]
+            lines += [f"- [{name}]({name})" for name in names]
             files.append(File.generated(config, uri, content="\n".join(lines) + "\n"))
     return files
 
