@@ -181,10 +181,12 @@ class ConvImageTask(Task):
                    "data": {"sizes": [len(x_train), len(x_val), len(x_test)]},
                    "torch_threads": torch.get_num_threads()}
         if cfg["run"]["plots"] and cfg["model"]["kind"] == "transformer":
+            from ...data.images import FASHION_MNIST_CLASSES
             from .image_figures import draw_cell_attention
 
             results["plots"] = {"attention": str(draw_cell_attention(
-                model, self.standardize(x_test[:4]), x_test[:4], folder / "attention.png"))}
+                model, self.standardize(x_test[:4]), x_test[:4], folder / "attention.png",
+                classes=FASHION_MNIST_CLASSES))}
         atomic_write_text(folder / "results.json", json.dumps(results, indent=1, default=str))
         log(f"test_acc={test_acc:.4f}")
         return results

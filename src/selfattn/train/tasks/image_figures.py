@@ -16,7 +16,8 @@ __all__ = ["draw_cell_attention"]
 
 
 def draw_cell_attention(model, x: torch.Tensor, images: torch.Tensor, path: Path,
-                        cells: tuple[tuple[int, int], ...] = ((1, 3), (3, 3), (5, 3))) -> Path:
+                        cells: tuple[tuple[int, int], ...] = ((1, 3), (3, 3), (5, 3)),
+                        classes: tuple[str, ...] | None = None) -> Path:
     """``x``: the model's (standardised) input ``(B, 1, H, W)``; ``images``: the same images in
     ``[0, 1]`` to draw. One row per image: the image, then one panel per query cell."""
     import matplotlib
@@ -35,7 +36,9 @@ def draw_cell_attention(model, x: torch.Tensor, images: torch.Tensor, path: Path
                              squeeze=False)
     for b in range(len(x)):
         axes[b, 0].imshow(images[b, 0].numpy(), cmap="gray", vmin=0, vmax=1)
-        axes[b, 0].set_title(f"class {int(logits[b].argmax())}", fontsize=7)
+        guess = int(logits[b].argmax())
+        axes[b, 0].set_title(f"predicted: {classes[guess] if classes else guess}", fontsize=7,
+                             parse_math=False)
         for j, (r, c) in enumerate(cells):
             ax = axes[b, j + 1]
             m = last[b, r * w + c].reshape(1, 1, h, w)
