@@ -178,3 +178,28 @@ def test_demo_figure_numbers_from_one_and_draws_its_predictions(tmp_path):
     labels = side.get_yticklabels()
     assert [t.get_text() for t in labels] == [LABELS[p] for p in predicted]
     assert [t.get_color() for t in labels].count("#c0392b") == 1   # w7 called repeated, it is unique
+
+
+def test_a_runs_own_attention_png_is_titled_and_labelled_like_viz_attention(pos_run, molecule_run, tmp_path):
+    """train.plots.example_figure: what `selfattn train` draws as RUN/attention.png."""
+    from selfattn.train import load_run
+    from selfattn.train.plots import example_figure
+
+    for run, kind in ((pos_run, "tokens"), (molecule_run, "set")):
+        cfg, task, spec, state, model = load_run(run)
+        data = task.build(cfg)
+        example = data.test.examples[0]
+        fig = example_figure(cfg, task, spec, {**data.state, **state}, model, example, tmp_path / "a.png")
+        assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+        assert str(run.parent) not in fig.get_suptitle() and "/" not in fig.get_suptitle().split("\n")[0]
+        assert _numbering(_texts(fig)) == {(1, 1), (1, 2), (2, 1), (2, 2)}
+        sides = [c for ax in panel_axes(fig) for c in ax.child_axes if c.get_label() == PREDICTED_LABEL]
+        if kind == "tokens":
+            words = task.tokens(example, {**data.state, **state})
+            assert fig.get_suptitle() == "pos: " + " ".join(words)
+            assert len(sides) == 2 and len(sides[0].get_yticklabels()) == len(words)
+        else:
+            assert not sides and re.search(r"\npredicted: BBB[+-] \(true: BBB[+-]\)$", fig.get_suptitle())
+            atoms = task.tokens(example, state)
+            assert [t.get_text() for t in panel_axes(fig)[0].get_yticklabels()] == [
+                f"{a}{i + 1}" for i, a in enumerate(atoms)]

@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from .describe import Described, describe, indexed_atoms
+from ..train.plots import Described, describe, indexed_atoms
 from .runs import example_weights, read_run
 
 __all__ = ["FORMS", "RunAttention", "draw_run_attention", "example_weights", "form_of", "read_run",
