@@ -73,6 +73,16 @@ def test_ring_equals_single_process(world):
     run_spawned(_fixed_cases, world)
 
 
+def _one_rank_cases(rank: int, world: int) -> None:
+    for dt in DTYPES:
+        check_dense(rank, world, dtype=dt, causal=True, key_lengths=[0, 9], label="one rank")
+        check_packed(rank, world, set_lengths=[3, 0, 8], causal=True, dtype=dt, label="one rank")
+
+
+def test_one_rank_is_plain_attention():
+    run_spawned(_one_rank_cases, 1)
+
+
 def _traffic_cases(rank: int, world: int) -> None:
     b, h, d, dv, item = 1, 2, 4, 3, 8
     pattern = WindowPattern(3, 2)
@@ -153,7 +163,7 @@ def _random_cases(rank: int, world: int, cases, splits) -> None:
         (check_dense if kind == "dense" else check_packed)(rank, world, lengths=lengths, **opts)
 
 
-@settings(max_examples=4, phases=[Phase.explicit, Phase.reuse, Phase.generate])  # no shrinking: a spawn each
+@settings(max_examples=6, phases=[Phase.explicit, Phase.reuse, Phase.generate])  # no shrinking: a spawn each
 @given(world=st.sampled_from([2, 3]), data=st.data())
 def test_ring_equals_single_process_random(world, data):
     cases = data.draw(st.lists(_case(), min_size=12, max_size=12))
