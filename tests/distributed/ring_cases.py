@@ -152,3 +152,33 @@ def check_half(rank: int, world: int, *, dtype, b=1, h=2, length=48, d=8, causal
     for name, g, w, s in zip(("out", "dq", "dk", "dv"), got, want, base, strict=True):
         bound = 2 * (s - w).abs().max().item() + 1e-3
         _close(f"{name} [{label} rank {rank}/{world} {dtype} causal={causal} {sharding}]", g, w, bound)
+
+
+def check_two_layers(rank: int, world: int, *, length=40, dim=12, heads=3, sharding="zigzag",
+                     seed=0) -> None:
+    """Two attention layers with shared projections in one graph: each rank's parameter
+    gradients, summed over the ranks, equal single-process ones (what DDP would all-reduce)."""
+    torch.manual_seed(seed)
+    proj = torch.nn.Linear(dim, 3 * dim).double()
+    x = torch.randn(2, length, dim, dtype=torch.float64)
+
+    def block(h, attend):
+        q, k, v = (t.unflatten(-1, (heads, -1)).transpose(1, 2) for t in proj(h).chunk(3, -1))
+        return h + attend(q, k, v).transpose(1, 2).flatten(2)
+
+    def single(q, k, v):
+        return attention(q, k, v, causal=True)
+
+    def ring(q, k, v):
+        return ring_attention(q, k, v, causal=True, sharding=sharding)
+
+    proj.zero_grad()
+    (block(block(x, single), single) ** 2).sum().backward()
+    want = [p.grad.clone() for p in proj.parameters()]
+    proj.zero_grad()
+    xs = shard_sequence(x, world, rank, dim=1, sharding=sharding)
+    (block(block(xs, ring), ring) ** 2).sum().backward()
+    for name, p, w in zip(("weight", "bias"), proj.parameters(), want, strict=True):
+        g = p.grad.clone()
+        dist.all_reduce(g)
+        _close(f"two layers: d{name} [rank {rank}/{world}]", g, w, 1e-11)

@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
-from ring_cases import check_dense, check_half, check_packed, run_spawned
+from ring_cases import check_dense, check_half, check_packed, check_two_layers, run_spawned
 
 from selfattn.distributed import (
     halo_plan,
@@ -62,6 +62,7 @@ def _fixed_cases(rank: int, world: int) -> None:
                      label="packed causal zigzag")
         check_packed(rank, world, set_lengths=sets, dtype=dt, pattern=WindowPattern(2, 3),
                      label="packed window")
+    check_two_layers(rank, world)
     for dt in (torch.bfloat16, torch.float16):
         check_half(rank, world, dtype=dt, label="half")
         check_half(rank, world, dtype=dt, causal=True, key_lengths=[8 * world - 5], sharding="zigzag",
