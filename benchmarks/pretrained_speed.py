@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import statistics
 
 import torch
@@ -155,7 +156,9 @@ def main() -> None:
         results["cases"] = json.loads(previous.read_text())["cases"]
 
     def report(name, res, extra):
-        results["cases"][name] = {**extra, "contenders": res, "date": machine()["date"]}
+        # the cores are shared: the load says how far the figures can be trusted
+        results["cases"][name] = {**extra, "contenders": res, "date": machine()["date"],
+                                  "load_average_1min": os.getloadavg()[0]}
         print(f"\n{name} ({extra})")
         for n, r in sorted(res.items(), key=lambda kv: kv[1]["median_s"]):
             print(f"  {n:16s} {r['median_s'] * 1e3:9.1f} ms  x{r['speedup_vs_hf_sdpa']:.2f} vs {ANCHOR}"

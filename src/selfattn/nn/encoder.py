@@ -115,7 +115,20 @@ class Encoder(nn.Module):
         d_model = layer.norm1.normalized_shape[0]
         self.norm = nn.LayerNorm(d_model) if layer.norm_first else nn.Identity()
 
-    def forward(self, x: torch.Tensor, *, return_weights: bool = False, **attn: Any):
+    def forward(self, x: torch.Tensor, *, return_weights: bool = False, packed: bool = False, **attn: Any):
+        """``packed=True`` with padded ``x (B, L, d)`` and a padding ``key_mask`` (real vectors
+        first): the padding is removed once, every layer runs on the ``(N, d)`` real vectors
+        (attention per set through ``varlen_attention``) and the result is padded once at the
+        end, zeros at padded slots; the same values on real vectors as ``packed=False``."""
+        if packed:
+            if x.dim() != 3 or set(attn) != {"key_mask"} or return_weights:
+                raise ValueError(f"packed: expected padded x (batch, length, d) with key_mask= only and no "
+                                 f"return_weights, got x of shape {tuple(x.shape)} and {sorted(attn)}")
+            from ..varlen import pack, pad
+
+            values, offsets = pack(x, mask=attn["key_mask"])
+            out, _ = pad(self(values, offsets=offsets), offsets, max_len=x.shape[1])
+            return out
         weights = []
         for layer in self.layers:
             if return_weights:
