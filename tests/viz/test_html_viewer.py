@@ -10,6 +10,7 @@ import shutil
 import pytest
 import torch
 
+from conftest import MOLECULES
 from selfattn.viz.html import COLOUR_HIGH, COLOUR_LOW, attention_html
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -213,3 +214,18 @@ def test_hostile_tokens_neither_blank_the_viewer_nor_become_markup(open_page, tm
     assert page.locator("b").count() == 0 and page.locator("h2").inner_text() == "<!--<script>"
     page.locator("button.view", has_text="tokens").click()
     assert page.locator("#queries .label").all_inner_texts()[:2] == ["</script>", "<!--"]
+
+
+def test_viewer_says_rows_fall_short_only_when_vectors_are_left_out(molecule_run, karate_run, tmp_path):
+    from selfattn.viz.attention import draw_run_attention, run_attention
+
+    ra = run_attention(molecule_run, example=1)
+    draw_run_attention(ra, tmp_path / "mol.png", html=True)   # every atom drawn: rows sum to 1
+    page = (tmp_path / "mol.html").read_text(encoding="utf-8")
+    assert "rows sum to less than 1" not in page
+    assert f"<h2 id=\"title\">molecule-bbb: {ra.text}</h2>" in page and ra.text in MOLECULES
+    ra = run_attention(karate_run)
+    info = draw_run_attention(ra, tmp_path / "karate.png", html=True, max_nodes=5)
+    page = (tmp_path / "karate.html").read_text(encoding="utf-8")
+    assert f"the 5 vectors drawn, of {len(ra.example)}: rows sum to less than 1" in page
+    assert len(info["nodes"]) == 5
