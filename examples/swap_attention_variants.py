@@ -9,7 +9,9 @@ demo's (``selfattn demo``): sets of 8..24 tokens from 24 words; a token is label
 its word occurs elsewhere in the set. No per-vector model can beat the per-word majority
 (printed as the ceiling); attention solves it by looking from each token at its copies,
 which is exactly the kind of sharp, content-based match the approximations may blur.
-Printed per variant: held-out token accuracy and the time of one training step.
+Printed per variant: held-out token accuracy and the time of one training step. Every
+name of ``selfattn.nn.variants`` is accepted by ``--variants`` (default: the five that take
+milliseconds a step here; ``nystrom``, ``reformer`` and ``sinkhorn`` are slower at this size).
 """
 
 from __future__ import annotations
@@ -26,13 +28,12 @@ from selfattn.demo import DemoConfig, make_duplicate_sets
 from selfattn.nn import Encoder, EncoderLayer
 from selfattn.nn.variants import attention_names, needs_max_len
 
-VARIANTS = ["full", "linear", "performer", "nystrom", "linformer", "reformer", "sinkhorn",
-            "synthesizer_dense"]
-# tiny: the variants that take milliseconds a step at this size (nystrom and reformer take
-# about a second at batch 64, L = 24 on one CPU thread)
+# the variants that take milliseconds a step at this size by default; one attention layer of
+# nystrom, reformer or sinkhorn takes 0.3-1.6 s forward+backward at batch 64, L = 24 on one CPU
+# thread (measured), so name them with --variants
 FAST = ["full", "linear", "performer", "linformer", "synthesizer_dense"]
 SIZES = {"tiny": {"steps": 30, "test": 200, "batch": 32, "variants": FAST},
-         "full": {"steps": 600, "test": 2000, "batch": 64, "variants": VARIANTS}}
+         "full": {"steps": 600, "test": 2000, "batch": 64, "variants": FAST}}
 
 
 class Tagger(nn.Module):
