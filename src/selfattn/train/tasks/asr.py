@@ -9,10 +9,14 @@ energies every 10 ms (25 ms windows), standardised with training statistics.
   window attention over the frames; labels from the synthesiser's own phoneme timing
   (``selfattn.data.espeak.frame_labels``); frame accuracy on the held-out voices.
 * ``asr`` (speech recognition as sequence to sequence [8]): convolutional subsampling
-  x4, a window-attention encoder and a CTC head (``selfattn.nn.ctc``) writing characters
-  (``data.units=characters``) or phonemes (``phonemes``). Validation picks the checkpoint
-  by greedy-decoded error rate; the test reports CER (or PER) and WER with ``jiwer``, for
-  greedy and beam decoding, on held-out voices and on held-out sentences of training voices.
+  x4, a window-attention encoder (or ``model.kind=lstm``: a BiLSTM) and, by
+  ``model.decoder``, a CTC head (``ctc``, ``selfattn.nn.ctc``), an attention decoder with
+  cross-attention over the frames (``attention``, ``selfattn.nn.asr_decoder``) or both
+  (``joint``: ``model.ctc_weight`` of CTC in the loss and in beam search), writing
+  characters (``data.units=characters``) or phonemes (``phonemes``). Validation picks the
+  checkpoint by greedy-decoded error rate; the test reports CER (or PER) and WER with
+  ``jiwer``, for greedy and beam decoding (length-normalised by ``model.length_penalty``),
+  on held-out voices and on held-out sentences of training voices.
 
 Splits: the manifest's ``split`` column (``train``, ``validation``, ``test``,
 ``test-seen``); a manifest without it is split at random (``data.fractions``).
