@@ -27,6 +27,7 @@ from torch import nn
 
 from .attention import MultiHeadAttention
 from .baselines import BASELINES, build_baseline
+from .char_encoder import CharWordEncoder
 from .encoder import EncoderLayer
 from .heads import SetHead, VectorHead
 from .variants import needs_max_len
@@ -144,8 +145,10 @@ class InputEmbedding(nn.Module):
 
     ``spec["frozen_fields"] = {"f": dim}`` makes field ``f`` a fixed ``dim``-wide table
     (pretrained vectors, copied in by the task) followed by a learned projection to the
-    model width. Float features are standardised with the ``mean``/``std`` buffers (set
-    from the training data; saved with the weights).
+    model width. ``spec["chars"] = {"vocab": V, "length": C}``: the last ``C`` columns of
+    ``x`` are each word's character ids, read by a :class:`CharWordEncoder` whose vector is
+    added to the fields'. Float features are standardised with the ``mean``/``std`` buffers
+    (set from the training data; saved with the weights).
     """
 
     def __init__(self, spec: dict[str, Any], dim: int, dropout: float = 0.1) -> None:
@@ -164,6 +167,9 @@ class InputEmbedding(nn.Module):
                     table.weight.requires_grad_(False)
                     self.projections[str(f)] = nn.Linear(frozen[f], dim, bias=False)
                 self.tables.append(table)
+            chars = spec.get("chars") or {}
+            self.char_length = int(chars.get("length", 0))
+            self.chars = CharWordEncoder(int(chars["vocab"]), dim) if self.char_length else None
         elif self.kind == "features":
             d_in = int(spec["dim"])
             self.register_buffer("mean", torch.zeros(d_in))
@@ -179,12 +185,16 @@ class InputEmbedding(nn.Module):
             if x.is_floating_point():
                 raise TypeError(f"x: expected int token ids (B, L[, fields]), got {x.dtype}")
             fields = x[..., None] if x.dim() == 2 else x
-            if fields.shape[-1] != len(self.tables):
-                raise ValueError(f"x: expected {len(self.tables)} token fields, got shape {tuple(x.shape)}")
+            if fields.shape[-1] != len(self.tables) + self.char_length:
+                chars = f" + {self.char_length} character columns" if self.char_length else ""
+                raise ValueError(f"x: expected {len(self.tables)} token fields{chars}, "
+                                 f"got shape {tuple(x.shape)}")
             h = 0
             for i, table in enumerate(self.tables):
                 e = table(fields[..., i])
                 h = h + (self.projections[str(i)](e) if str(i) in self.projections else e)
+            if self.chars is not None:
+                h = h + self.chars(fields[..., len(self.tables):])
         else:
             h = self.proj((x - self.mean) / self.std)
         return self.drop(h)

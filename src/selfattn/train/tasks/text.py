@@ -46,7 +46,7 @@ class PosTask(Task):
     layout_labels = "vector"
     data_defaults: ClassVar[dict[str, Any]] = {
         "corpus": "wsj", "path": None, "tagset": "penn", "fractions": [0.8, 0.1, 0.1],
-        "split_seed": 0, "min_freq": 1, "word_dropout": 0.1, "glove": 0, "limit": None,
+        "split_seed": 0, "min_freq": 1, "word_dropout": 0.1, "glove": 0, "chars": 0, "limit": None,
         "label_map": {}, "unknown_labels": "error"}
 
     def check_data(self, d: dict) -> None:
@@ -54,6 +54,9 @@ class PosTask(Task):
             raise ConfigError(f"data.corpus: expected 'wsj' or 'oanc' (or data.path), got {d['corpus']!r}")
         if d["tagset"] not in ("penn", "universal"):
             raise ConfigError(f"data.tagset: expected 'penn' or 'universal', got {d['tagset']!r}")
+        if isinstance(d["chars"], bool) or not isinstance(d["chars"], int) or not 0 <= d["chars"] <= 64:
+            raise ConfigError(f"data.chars: expected 0 (no spelling) or the characters kept per word, "
+                              f"1 to 64, got {d['chars']!r}")
         check_label_options(d)
 
     def eval_sets(self, cfg: dict, state: dict, split: str) -> SetDataset:
@@ -74,7 +77,8 @@ class PosTask(Task):
         corpus = load_pos(d["corpus"], d["path"], d["tagset"])
         parts = split_indices(len(corpus), d["fractions"], d["split_seed"])
         train_idx = parts[0].tolist()[: d["limit"]] if d["limit"] else parts[0].tolist()
-        fields = WordFields.build([corpus.sentences[i] for i in train_idx], d["min_freq"], d["glove"])
+        fields = WordFields.build([corpus.sentences[i] for i in train_idx], d["min_freq"], d["glove"],
+                                  d["chars"])
         tags = Vocabulary(sorted(corpus.tag_counts()), specials=())
         splits = []
         for idx in (train_idx, parts[1].tolist(), parts[2].tolist()):
@@ -87,6 +91,8 @@ class PosTask(Task):
                 "max_len": max(len(s) for s in corpus.sentences)}
         if fields.glove is not None:
             spec["input"]["frozen_fields"] = {str(len(fields.sizes) - 1): 50}
+        if fields.char_length:
+            spec["input"]["chars"] = {"vocab": fields.num_chars, "length": fields.char_length}
         shown = {f"{corpus.source}:{i + 1}": corpus.sentences[i] for i in parts[2].tolist()[:200]}
         state = {"classes": tags.tokens, "fields": fields, "texts": shown}
         info = {"source": corpus.source, "sentences": [len(s) for s in splits],
