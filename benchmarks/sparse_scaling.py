@@ -199,6 +199,7 @@ def measure(kernel: str, n: int, threads: int, args: argparse.Namespace, pyg_ok:
     for name in ("sdpa_mask", "pyg"):
         if name in med:
             row[f"speedup_vs_{name}"] = med[name] / med["ours"]
+            row[f"speedup_vs_{name}_cpu_time"] = med_cpu[name] / med_cpu["ours"]
     if "flex_fwd" in med:
         row["speedup_fwd_vs_flex"] = med["flex_fwd"] / med["ours_fwd"]
     if args.memory:

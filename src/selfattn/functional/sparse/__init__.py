@@ -33,6 +33,7 @@ from ..call import AttentionCall, make_call
 from ..dispatch import Kernel, register_kernel
 from . import blocks as _blocks  # noqa: F401  (registers the block-sparse planners)
 from . import grid as _grid  # noqa: F401  (registers the 2-D neighbourhood planner)
+from . import tile_sizes
 from .blocks import block_parts
 from .graph import edge_kernel, graph_attention, has_edge_plan, plan_edges, segment_softmax
 from .grid import grid_parts
@@ -66,6 +67,7 @@ __all__ = [
     "sparse_kernel_for",
     "tile_parts",
     "tile_path",
+    "tile_sizes",
     "window_attention",
     "window_parts",
 ]

@@ -80,10 +80,12 @@ def layout_parts(layout: torch.Tensor, bs: int, n: int, allows: Allows,
 
 
 @plan_tiles.register
-def _strided_parts(pattern: StridedPattern, n: int, lk: int, device: torch.device) -> list[TilePart]:
+def _strided_parts(pattern: StridedPattern, n: int, lk: int, device: torch.device,
+                head_dim: int = 64) -> list[TilePart]:
     l = pattern.stride
     local = WindowPattern(l - 1, 0 if pattern.causal else l - 1)
-    parts = list(window_parts(local, n, n, device).parts)  # a copy: the window plan is cached, shared
+    # A copy: the window plan is cached and shared.
+    parts = list(window_parts(local, n, n, device, head_dim=head_dim).parts)
     bq = 32
     q_list, k_list, lens = [], [], []
     for r in range(min(l, n)):
@@ -109,7 +111,8 @@ def _strided_parts(pattern: StridedPattern, n: int, lk: int, device: torch.devic
 
 
 @plan_tiles.register
-def _fixed_parts(pattern: FixedPattern, n: int, lk: int, device: torch.device) -> list[TilePart]:
+def _fixed_parts(pattern: FixedPattern, n: int, lk: int, device: torch.device,
+                head_dim: int = 64) -> list[TilePart]:
     l, c = pattern.block, pattern.summary
     bq = l * max(1, 32 // l)
     t = -(-n // bq)
@@ -142,19 +145,22 @@ def _pair_rule(pattern: BlockSparsePattern | LongformerPattern, n: int) -> Allow
 
 
 @plan_tiles.register
-def _layout_plan(pattern: BlockSparsePattern, n: int, lk: int, device: torch.device) -> list[TilePart]:
+def _layout_plan(pattern: BlockSparsePattern, n: int, lk: int, device: torch.device,
+                head_dim: int = 64) -> list[TilePart]:
     layout = pattern.layout(num_blocks(n, pattern.block_size))
     return layout_parts(layout, pattern.block_size, n, _pair_rule(pattern, n), device)
 
 
 @plan_tiles.register
-def _longformer_plan(pattern: LongformerPattern, n: int, lk: int, device: torch.device) -> list[TilePart]:
+def _longformer_plan(pattern: LongformerPattern, n: int, lk: int, device: torch.device,
+                head_dim: int = 64) -> list[TilePart]:
     bs = 32 if pattern.window <= 128 else 64
     return layout_parts(pattern.block_layout(n, bs), bs, n, _pair_rule(pattern, n), device)
 
 
 @plan_tiles.register
-def _logsparse_parts(pattern: LogSparsePattern, n: int, lk: int, device: torch.device) -> list[TilePart]:
+def _logsparse_parts(pattern: LogSparsePattern, n: int, lk: int, device: torch.device,
+                head_dim: int = 64) -> list[TilePart]:
     """Tiles of 8 consecutive queries, each over the sorted union of its queries' keys
     (itself and 1, 2, 4, ... back: a short band plus 8 keys per distance of 8 or more)."""
     bq = 8

@@ -82,6 +82,7 @@ def _grid_plan(pattern: Neighborhood2DPattern, device: torch.device,
 
 
 @plan_tiles.register
-def _plan(pattern: Neighborhood2DPattern, lq: int, lk: int, device: torch.device) -> list[TilePart]:
+def _plan(pattern: Neighborhood2DPattern, lq: int, lk: int, device: torch.device, head_dim: int = 64
+          ) -> list[TilePart]:
     pattern.check_lengths(lq, lk)
     return _grid_plan(pattern, device, None)

@@ -117,9 +117,11 @@ def tile_rows(part: TilePart, lq: int, device: torch.device) -> torch.Tensor:
 
 
 @singledispatch
-def plan_tiles(pattern: object, lq: int, lk: int, device: torch.device) -> list[TilePart]:
+def plan_tiles(pattern: object, lq: int, lk: int, device: torch.device, head_dim: int = 64
+               ) -> list[TilePart]:
     """The parts that compute ``pattern`` on ``Lq`` queries and ``Lk`` keys (one
-    registration per pattern type: ``@plan_tiles.register``)."""
+    registration per pattern type: ``@plan_tiles.register``; ``head_dim`` may pick the
+    tile size, see ``tile_sizes.py``)."""
     raise TypeError(f"pattern: no tile planner for {type(pattern).__name__}")
 
 
@@ -128,14 +130,15 @@ def has_tile_plan(pattern: object) -> bool:
 
 
 @lru_cache(maxsize=32)
-def _cached(pattern: object, lq: int, lk: int, device: torch.device) -> list[TilePart]:
-    return plan_tiles(pattern, lq, lk, device)
+def _cached(pattern: object, lq: int, lk: int, device: torch.device, head_dim: int) -> list[TilePart]:
+    return plan_tiles(pattern, lq, lk, device, head_dim)
 
 
-def tile_parts(pattern: object, lq: int, lk: int, device: torch.device | None = None) -> list[TilePart]:
-    """``plan_tiles``, cached per (pattern, lengths, device): a training loop reuses one
-    plan, and the flash masks cached on its parts."""
-    return _cached(pattern, lq, lk, torch.device("cpu") if device is None else torch.device(device))
+def tile_parts(pattern: object, lq: int, lk: int, device: torch.device | None = None,
+               head_dim: int = 64) -> list[TilePart]:
+    """``plan_tiles``, cached per (pattern, lengths, device, head dim): a training loop
+    reuses one plan, and the flash masks cached on its parts."""
+    return _cached(pattern, lq, lk, torch.device("cpu") if device is None else torch.device(device), head_dim)
 
 
 def clear_plan_cache() -> None:

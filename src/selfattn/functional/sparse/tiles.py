@@ -184,6 +184,6 @@ def tile_kernel(call: AttentionCall, path: TilePath | None = None
     ``run_tiles`` on ``path``; weights dense ``(B, H, Lq, Lk)``."""
     _, _, lq, lk = call.shape
     ctx = TileContext(call)
-    parts = tile_parts(call.pattern, lq, lk, call.q.device)
+    parts = tile_parts(call.pattern, lq, lk, call.q.device, call.q.shape[-1])
     out, weights = run_tiles(ctx, parts, path)
     return out, (dense_weights(ctx, parts, weights) if weights is not None else None)

@@ -5,7 +5,15 @@ Every part of a plan (``tiles.py``) is one call of
 returns the output and the log-sum-exp ``lse`` of each row; parts merge by their ``lse``.
 The backward calls the flash backward per part with the *merged* output and ``lse``: that
 is exactly the gradient of the joint softmax restricted to the part's keys, so no gradient
-of ``lse`` is needed. The key gradients of overlapping band tiles are summed back by
+of ``lse`` is needed. Nothing is recomputed but the tile scores: the forward's ``lse`` and
+its padded key/value buffers are kept, and each tile is visited once by one flash-backward
+call that returns its dQ, dK and dV together.
+
+Parallel work: each call spans (batch * head, tile) as the flash op's (batch, head) axes,
+and the op splits its forward over (batch, head, query block) and its backward over
+(batch, head), so every thread count gets many equal items; no sum is split across
+threads, so results do not depend on the thread count
+(``tests/patterns/test_sparse_threads.py``). The key gradients of overlapping band tiles are summed back by
 ``ceil(m / bq)`` shifted additions, gathered ones by ``index_add``; tiles are processed in
 chunks so per-key-slot buffers stay small.
 
@@ -169,9 +177,10 @@ class _KeyGrad:
     buffer (columns ``[c0, c0 + bq)`` of different tiles never overlap), gathered tiles by
     ``index_add``."""
 
-    def __init__(self, part: TilePart, nbh: int, n: int, d: int, like: torch.Tensor) -> None:
+    def __init__(self, part: TilePart, nbh: int, n: int, d: int, like: torch.Tensor,
+                 dtype: torch.dtype) -> None:
         self.part, self.nbh, self.n, self.d = part, nbh, n, d
-        dtype = accumulation_dtype(like.dtype)  # overlapping tiles' sums: not in half
+        dtype = accumulation_dtype(dtype)  # overlapping tiles' sums: not in half
         if part.k_rows is None:
             self.seg, self.pre, total = _band_layout(part, nbh, n)
             self.acc = like.new_zeros(total, d, dtype=dtype)
@@ -229,10 +238,11 @@ class _FlashTiles(torch.autograd.Function):
         lq = q.shape[1]
         lk = k.shape[1]
         acc = accumulation_dtype(q.dtype)  # the flash op's lse is float32 for half inputs
-        outs, lses = [], []
+        outs, lses, tiles = [], [], []
         for fp in fparts:
             p = fp.part
             qt, kt, vt = _flat_q(q, p, lq), _KeyTiles(k, p, lk), _KeyTiles(v, p, lk)
+            tiles.append((kt, vt))  # the padded key/value buffers, reused by the backward
             if p.k_rows is None:  # a band: views only, one call
                 o, lse = _FLASH(qt, kt.view, vt.view, attn_mask=fp.mask, scale=scale)
             else:
@@ -254,29 +264,30 @@ class _FlashTiles(torch.autograd.Function):
             safe = torch.where(torch.isneginf(lse), torch.zeros_like(lse), lse)
             out = sum(torch.exp(x - safe)[..., None] * o.to(acc) for x, o in zip(lses, outs, strict=True))
         out = out.to(q.dtype).contiguous()
-        ctx.save_for_backward(q, k, v, out, lse)
-        ctx.fparts, ctx.scale = fparts, scale
+        ctx.save_for_backward(q, out, lse)
+        ctx.fparts, ctx.scale, ctx.tiles = fparts, scale, tiles
+        ctx.k_meta = (lk, k.shape[-1], v.shape[-1], k.dtype, v.dtype)
         return out
 
     @staticmethod
     def backward(ctx, dout):  # type: ignore[override]
-        q, k, v, out, lse = ctx.saved_tensors
+        q, out, lse = ctx.saved_tensors
         nbh, lq, d = q.shape
-        lk, dv = k.shape[1], v.shape[2]
+        lk, _, dv, k_dtype, v_dtype = ctx.k_meta
         lse = lse.masked_fill(torch.isneginf(lse), _POS_INF)  # empty everywhere: weights exp(-inf)
         dout = dout.contiguous()
         dq = dk = dvv = None
-        for fp in ctx.fparts:
+        for fp, (kt, vt) in zip(ctx.fparts, ctx.tiles, strict=True):
             p = fp.part
-            qt, kt, vt = _flat_q(q, p, lq), _KeyTiles(k, p, lk), _KeyTiles(v, p, lk)
+            qt = _flat_q(q, p, lq)
             gt, ot = _flat_q(dout, p, lq), _flat_q(out, p, lq)
             lt = _flat_q(lse[..., None], p, lq)[..., 0]
             if fp.empty is not None:  # no gradient and no weight through the dummy column
                 gt = gt.masked_fill(fp.empty[..., None], 0.0)
                 lt = lt.masked_fill(fp.empty, _POS_INF)
             gq_tiles = torch.empty_like(qt)
-            gk, gv = _KeyGrad(p, nbh, lk, d, k), _KeyGrad(p, nbh, lk, dv, v)
-            for t0, t1 in _chunks(p, nbh, max(d, dv), k.element_size()):
+            gk, gv = _KeyGrad(p, nbh, lk, d, q, k_dtype), _KeyGrad(p, nbh, lk, dv, q, v_dtype)
+            for t0, t1 in _chunks(p, nbh, max(d, dv), q.element_size()):
                 mask = fp.mask if fp.mask.shape[1] == 1 else fp.mask[:, t0:t1]
                 a, b, c = _FLASH_BWD(
                     gt[:, t0:t1].contiguous(), qt[:, t0:t1], kt.chunk(t0, t1), vt.chunk(t0, t1),
@@ -289,7 +300,7 @@ class _FlashTiles(torch.autograd.Function):
             dq = parts[0] if dq is None else dq + parts[0]
             dk = parts[1] if dk is None else dk + parts[1]
             dvv = parts[2] if dvv is None else dvv + parts[2]
-        return dq.to(q.dtype), dk.to(k.dtype), dvv.to(v.dtype), None, None
+        return dq.to(q.dtype), dk.to(k_dtype), dvv.to(v_dtype), None, None
 
 
 def run_flash(ctx: TileContext, parts: list[TilePart]) -> torch.Tensor:

@@ -25,17 +25,10 @@ from ...patterns.window import WindowPattern
 from ..call import make_call
 from .packed import packed_inputs
 from .tile_plan import TileContext, TilePart, plan_tiles
+from .tile_sizes import window_block_size
 from .tiles import run_tiles
 
 __all__ = ["window_attention", "window_parts"]
-
-
-def block_size(width: int) -> int:
-    """Query rows per tile: small tiles waste fewer band corners (``bq - 1`` of every
-    ``bq + width - 1`` keys), large ones make fewer key-gradient slots in the backward
-    (``m / bq`` per key); for width 257, 64 was best forward+backward (32 and 128 within
-    ~10%, measured at L = 4096 and 16384, one thread)."""
-    return 16 if width <= 32 else 32 if width <= 96 else 64
 
 
 @dataclass
@@ -46,22 +39,26 @@ class WindowPlan:
 
 
 def window_parts(pattern: WindowPattern, lq: int, lk: int, device: torch.device | None = None,
-                 bq: int | None = None) -> WindowPlan:
+                 bq: int | None = None, head_dim: int = 64) -> WindowPlan:
     """The tiles that compute ``pattern`` on ``Lq`` queries and ``Lk`` keys (cached: a
-    training loop reuses one plan, and the masks cached on its parts)."""
+    training loop reuses one plan, and the masks cached on its parts). ``bq``: query rows
+    per tile, default the measured ``tile_sizes.window_block_size`` for the head dim."""
+    if bq is None:
+        span = -(-max(lq, lk) // pattern.dilation) + 1
+        width = min(pattern.left, span) + min(pattern.right or 0, span) + 1
+        bq = window_block_size(width, head_dim, max(lq, lk))
     return _window_plan(pattern, lq, lk, torch.device("cpu") if device is None else torch.device(device), bq)
 
 
 @lru_cache(maxsize=16)
 def _window_plan(pattern: WindowPattern, lq: int, lk: int, device: torch.device,
-                 bq: int | None) -> WindowPlan:
+                 bq: int) -> WindowPlan:
     d = pattern.dilation
     left, right = pattern.left, pattern.right
     assert right is not None
     span = -(-max(lq, lk) // d) + 1  # sub-indices a pair can differ by, plus one
     left, right = min(left, span), min(right, span)  # keys never farther away than the sequence
     width = left + right + 1
-    bq = bq or block_size(width)
     r = torch.arange(bq, device=device)[:, None]
 
     def band(m: int) -> torch.Tensor:
@@ -118,13 +115,14 @@ def _band_from_tiles(plan: WindowPlan, w: torch.Tensor, pattern: WindowPattern, 
 
 
 @plan_tiles.register
-def _plan(pattern: WindowPattern, lq: int, lk: int, device: torch.device) -> list[TilePart]:
-    return list(window_parts(pattern, lq, lk, device).parts)
+def _plan(pattern: WindowPattern, lq: int, lk: int, device: torch.device, head_dim: int = 64
+          ) -> list[TilePart]:
+    return list(window_parts(pattern, lq, lk, device, head_dim=head_dim).parts)
 
 
 def _run(ctx: TileContext, pattern: WindowPattern) -> tuple[torch.Tensor, WindowPlan, list | None]:
     _, _, lq, lk = ctx.call.shape
-    plan = window_parts(pattern, lq, lk, ctx.call.q.device)
+    plan = window_parts(pattern, lq, lk, ctx.call.q.device, head_dim=ctx.call.q.shape[-1])
     out, weights = run_tiles(ctx, plan.parts)
     return out, plan, weights
 
