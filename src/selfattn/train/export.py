@@ -160,10 +160,11 @@ def export_transformers(run: Run, folder: str | Path) -> Path:
     flat = torch.cat([original[k].reshape(-1).double() for k in keys])
     flat = torch.cat([flat.new_zeros(1), flat])  # position 0: "not from the checkpoint"
     tuned = encoder.state_dict()
+    learned = {name for name, _ in encoder.named_parameters()}
     not_exported = []   # parameters (partly) not read from the checkpoint: transformers has no place for them
     for name, ids in origins.items():
         from_file = ids.reshape(-1) > 0
-        if not bool(from_file.all()):
+        if not bool(from_file.all()) and name in learned:
             not_exported.append(name)
         flat[ids.reshape(-1)[from_file]] = tuned[name].detach().reshape(-1)[from_file].double().cpu()
     state, start = {}, 1
