@@ -151,7 +151,7 @@ function tokens() {
   });
 }
 function grid() {
-  const box = $("grid"), size = Math.max(2, Math.min(8, Math.floor(160 / Math.max(nq, nk, 1))));
+  const box = $("grid"), size = Math.max(2, Math.min(24, Math.floor(160 / Math.max(nq, nk, 1))));
   const heads = Math.max(...D.layers.map((x) => x.length));
   box.style.gridTemplateColumns = `repeat(${heads}, max-content)`; box.replaceChildren();
   D.layers.forEach((heads_, l) => {
