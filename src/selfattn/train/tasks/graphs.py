@@ -15,6 +15,7 @@ the graph ignored) and ``graph`` are accepted.
 from __future__ import annotations
 
 import csv
+import dataclasses
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,7 +24,15 @@ import torch
 from ...data import SetDataset, VectorSet, load_b3db, load_freesolv, load_node_classification, load_solubility
 from ...data.molecules import smiles_to_set
 from ..errors import ConfigError
-from .base import Task, TaskData, feature_stats, limit, standardize_targets
+from .base import (
+    Task,
+    TaskData,
+    check_label_options,
+    feature_stats,
+    label_encoder,
+    limit,
+    standardize_targets,
+)
 
 __all__ = ["MoleculeTask", "NodeTask", "largest_component"]
 
@@ -42,13 +51,48 @@ class MoleculeTask(Task):
     patterns = ("none", "graph")
     model_kinds = _GRAPH_KINDS
     data_defaults: ClassVar[dict[str, Any]] = {"dataset": "b3db", "path": None, "fractions": [0.8, 0.1, 0.1],
-                                               "split_seed": 0, "limit": None}
+                                               "split_seed": 0, "limit": None, "label_map": {},
+                                               "unknown_labels": "error"}
     model_defaults: ClassVar[dict[str, Any]] = {"pattern": "graph", "positional": "none"}
 
     def check_data(self, d: dict) -> None:
         if d["dataset"] not in ("b3db", "solubility", "freesolv", "b3db-logbb"):
             raise ConfigError(f"data.dataset: expected one of ['b3db', 'b3db-logbb', 'solubility', "
                               f"'freesolv'], got {d['dataset']!r}")
+        check_label_options(d)
+
+    def eval_sets(self, cfg: dict, state: dict, split: str) -> SetDataset:
+        """The ``split`` (``test``, or ``all`` of ``data.path``) of ``cfg``'s molecules; the
+        features need nothing from the run (its standardisation lives in the weights), the
+        class names are looked up among the run's (``data.label_map``, ``data.unknown_labels``)."""
+        d = cfg["data"]
+        if split == "all":
+            data, classes = self._load_file(d)
+        else:
+            parts, classes = self._load(d)
+            data = limit(parts[2], d["limit"])
+        run_classes = state.get("classes")
+        if (classes is None) != (run_classes is None):
+            raise ConfigError(f"--data: the run predicts {'classes' if run_classes else 'values'}, "
+                              f"data.dataset={d['dataset']!r} gives {'classes' if classes else 'values'}")
+        if classes is None:
+            return data
+        encode = label_encoder(run_classes, d)
+        kept = []
+        for e in data.examples:
+            label = encode([classes[int(e.y)]], str(e.source))[0]
+            if label >= 0:  # data.unknown_labels=ignore leaves the molecule out
+                kept.append(dataclasses.replace(e, y=torch.tensor(label)))
+        return SetDataset(kept)
+
+    def _load_file(self, d: dict) -> tuple[SetDataset, list | None]:
+        """All of one file (``data.path``) in ``data.dataset``'s format."""
+        if d["dataset"] == "solubility":
+            return load_solubility("train", d["path"]), None
+        if d["dataset"] == "freesolv":
+            return load_freesolv(d["path"]), None
+        data = load_b3db("classification" if d["dataset"] == "b3db" else "regression", d["path"])
+        return data, data.info.get("classes")
 
     def monitor(self, spec: dict) -> tuple[str, str]:
         """ROC-AUC for the two B3DB classes (its target metric), else the default."""
