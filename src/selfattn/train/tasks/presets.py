@@ -171,12 +171,14 @@ PRESETS: dict[str, dict] = {
         "trainer": {"max_epochs": 20, "patience": 4, "batch_size": None, "max_tokens": 8000,
                     "max_time_s": 1500, **_SMALL},
     },
-    # speech to characters: conv subsampling x4, window attention, CTC (greedy + beam decoding).
+    # speech to characters: conv subsampling x4, window attention, CTC (greedy + beam decoding);
+    # model.decoder=attention|joint adds a cross-attention decoder (selfattn.nn.asr_decoder).
     "asr": {
         "task": "asr",
         "data": {"units": "characters"},
         "model": {"width": 144, "depth": 4, "heads": 4, "ff": 512, "dropout": 0.1, "pattern": "window",
-                  "window": 16, "positional": "rope"},
+                  "window": 16, "positional": "rope", "decoder": "ctc", "decoder_depth": 2,
+                  "ctc_weight": 0.3, "length_penalty": 1.0},
         "optim": {"lr": 0.002, "warmup_steps": 200},
         "trainer": {"max_epochs": 30, "patience": 5, "batch_size": None, "max_tokens": 6000,
                     "max_time_s": 1650, **_SMALL},
