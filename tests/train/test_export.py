@@ -123,3 +123,36 @@ def test_only_pretrained_runs_export(tmp_path):
         run.export_transformers(tmp_path / "out")
     with pytest.raises(FileNotFoundError, match=r"RUN: expected .*config.yaml"):
         selfattn.load_run(tmp_path)
+
+
+def test_export_of_the_real_minilm_checkpoint(tmp_path):
+    """all-MiniLM-L6-v2 as a fine-tuned encoder would leave it (every weight moved): the export
+    loads in AutoModel with its hidden states, in the checkpoint's own 103 names, pooler kept."""
+    import os
+
+    from selfattn.data.cache import cache_dir
+    from selfattn.train.tasks.pretrained_models import pretrained_folder
+
+    if not (cache_dir("minilm") / "model.safetensors").is_file() and os.environ.get("SELFATTN_TEST_FETCH") != "all":
+        pytest.skip("MiniLM is not cached (83 MB; selfattn train sentiment-minilm or SELFATTN_TEST_FETCH=all fetches it)")
+    folder = pretrained_folder("minilm")
+    encoder = load_pretrained(folder).eval()
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in encoder.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 1e-2)
+    model = torch.nn.Module()
+    model.encoder, model.head = encoder, torch.nn.Linear(encoder.width, 2)
+    run = Run(tmp_path, {"model": {"kind": "pretrained", "pretrained": "minilm", "pooling": "mean"},
+                         "task": "sentiment"}, None, {"task": "set", "target": "class"}, {}, model, ["rotten", "fresh"])
+    out = run.export_transformers(tmp_path / "exported")
+    exported = safetensors_torch.load_file(str(out / "model.safetensors"))
+    original = safetensors_torch.load_file(str(folder / "model.safetensors"))
+    assert set(exported) == set(original)
+    assert torch.equal(exported["pooler.dense.weight"], original["pooler.dense.weight"])
+    (ids,) = encoder.encode_texts(["Self-attention reads every word of the sentence at once."])
+    with torch.no_grad():
+        got = transformers.AutoModel.from_pretrained(out).eval()(input_ids=ids[None]).last_hidden_state
+        assert torch.allclose(got, encoder(ids[None]), atol=1e-4)
+        before = transformers.AutoModel.from_pretrained(folder).eval()(input_ids=ids[None]).last_hidden_state
+    assert not torch.allclose(got, before, atol=1e-2)
