@@ -75,7 +75,10 @@ class Run:
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
     def predictor(self) -> Predictor:
-        """A :class:`~selfattn.train.Predictor` over this run's model (no second load)."""
+        """A :class:`~selfattn.train.Predictor` over this run's model (no second load); a task
+        with a predictor of its own (``detr``) gives that one, as ``Predictor.from_run`` does."""
+        if hasattr(self.task, "predictor"):
+            return self.task.predictor(self.folder)
         return Predictor(self.config, self.task, self.spec, self.state, self.model)
 
     def predict(self, inputs: str | Path | list[str], top_k: int = 1) -> list[Prediction]:
