@@ -32,10 +32,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .ctc import BLANK, CTCModel, as_symbol_string, greedy_decode
+from .ctc import BLANK, CTCModel, as_symbol_string, build_ctc_model, ctc_model_options, greedy_decode
 from .seq2seq import DecoderLayer, _project
 
-__all__ = ["DECODERS", "AsrOutput", "AttentionASR", "CTCPrefixScorer", "beam_search", "sinusoids"]
+__all__ = ["DECODERS", "AsrOutput", "AttentionASR", "CTCPrefixScorer", "beam_search", "build_asr_model",
+           "sinusoids"]
 
 DECODERS = ("ctc", "attention", "joint")
 LABEL_SMOOTHING = 0.1  # ESPnet's default for attention decoders: a spread that keeps beams diverse
@@ -342,3 +343,16 @@ class AttentionASR(CTCModel):
 
     def ctc_greedy(self, out: AsrOutput) -> list[list[int]]:
         return greedy_decode(out.log_probs, self.output_lengths(out.memory_mask))
+
+
+def build_asr_model(cfg: dict[str, Any], spec: dict[str, Any]) -> CTCModel:
+    """The asr task's model: ``model.decoder=ctc`` a :class:`~selfattn.nn.ctc.CTCModel`,
+    ``attention`` / ``joint`` an :class:`AttentionASR` (``decoder_depth``, ``ctc_weight``,
+    ``length_penalty``)."""
+    decoder = cfg.get("decoder", "ctc")
+    if decoder == "ctc":
+        return build_ctc_model(cfg, spec)
+    args, kwargs = ctc_model_options(cfg, spec)
+    return AttentionASR(*args, decoder=decoder, decoder_depth=int(cfg.get("decoder_depth", 2)),
+                        ctc_weight=float(cfg.get("ctc_weight", 0.3)),
+                        length_penalty=float(cfg.get("length_penalty", 1.0)), **kwargs)

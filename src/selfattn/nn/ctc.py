@@ -32,7 +32,7 @@ from torch import nn
 from .model import AttentionEncoder, pattern_object
 
 __all__ = ["BLANK", "CTCModel", "ConvSubsampling", "as_symbol_string", "beam_decode", "build_ctc_model",
-           "ctc_step", "greedy_decode", "sequence_log_prob", "subsampled_lengths"]
+           "ctc_model_options", "ctc_step", "greedy_decode", "sequence_log_prob", "subsampled_lengths"]
 
 BLANK = 0
 
@@ -216,27 +216,26 @@ def sequence_log_prob(log_probs: torch.Tensor, target: list[int]) -> float:
     return -float(loss)
 
 
-def build_ctc_model(cfg: dict[str, Any], spec: dict[str, Any]) -> CTCModel:
-    """A :class:`CTCModel` from a model config and a data spec (``input.dim``, ``symbols``);
-    ``decoder="attention"|"joint"``: a :class:`~selfattn.nn.asr_decoder.AttentionASR`."""
-    decoder = cfg.get("decoder", "ctc")
-    extra: dict[str, Any] = {}
-    cls: type[CTCModel] = CTCModel
-    if decoder != "ctc":
-        from .asr_decoder import AttentionASR
+def ctc_model_options(cfg: dict[str, Any], spec: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+    """``(args, kwargs)`` of :class:`CTCModel` from a model config and a data spec
+    (``input.dim``, ``symbols``); ``model.kind=lstm`` picks the BiLSTM encoder."""
+    args = (int(spec["input"]["dim"]), int(spec["symbols"]), int(cfg["width"]), int(cfg["depth"]),
+            int(cfg["heads"]))
+    kwargs = {"ff": int(cfg.get("ff") or 0), "dropout": float(cfg.get("dropout", 0.1)),
+              "norm": cfg.get("norm", "pre"), "attention": cfg.get("attention", "full"),
+              "attention_options": cfg.get("attention_options") or {},
+              "positional": cfg.get("positional", "sinusoidal"),
+              "positional_options": cfg.get("positional_options") or {},
+              "pattern": cfg.get("pattern", "none"), "window": int(cfg.get("window", 8)),
+              "encoder": "lstm" if cfg.get("kind") == "lstm" else "attention"}
+    return args, kwargs
 
-        cls = AttentionASR
-        extra = {"decoder": decoder, "decoder_depth": int(cfg.get("decoder_depth", 2)),
-                 "ctc_weight": float(cfg.get("ctc_weight", 0.3)),
-                 "length_penalty": float(cfg.get("length_penalty", 1.0))}
-    return cls(int(spec["input"]["dim"]), int(spec["symbols"]), int(cfg["width"]), int(cfg["depth"]),
-                    int(cfg["heads"]), ff=int(cfg.get("ff") or 0), dropout=float(cfg.get("dropout", 0.1)),
-                    norm=cfg.get("norm", "pre"), attention=cfg.get("attention", "full"),
-                    attention_options=cfg.get("attention_options") or {},
-                    positional=cfg.get("positional", "sinusoidal"),
-                    positional_options=cfg.get("positional_options") or {},
-                    pattern=cfg.get("pattern", "none"), window=int(cfg.get("window", 8)),
-                    encoder="lstm" if cfg.get("kind") == "lstm" else "attention", **extra)
+
+def build_ctc_model(cfg: dict[str, Any], spec: dict[str, Any]) -> CTCModel:
+    """A :class:`CTCModel` from a model config and a data spec (a model with an attention
+    decoder: :func:`selfattn.nn.asr_decoder.build_asr_model`)."""
+    args, kwargs = ctc_model_options(cfg, spec)
+    return CTCModel(*args, **kwargs)
 
 
 def as_symbol_string(ids) -> str:

@@ -255,9 +255,9 @@ class AsrTask(Task):
         model.embed.std.copy_(torch.tensor(data.spec["feature_std"]))
 
     def build_model(self, model_cfg: dict, spec: dict):
-        from ...nn.ctc import build_ctc_model
+        from ...nn.asr_decoder import build_asr_model
 
-        return build_ctc_model(model_cfg, spec)
+        return build_asr_model(model_cfg, spec)
 
     def text(self, ids, state: dict) -> str:
         symbols = state["symbols"]
