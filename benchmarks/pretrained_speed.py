@@ -12,11 +12,14 @@ Contenders, timed in the same shuffled rounds (``_timing.shuffled_rounds``, wall
 Cases: inference on batch 32 of lengths 8..128 and 8..512, 16 single sentences (batch 1,
 lengths 8..128, one call each), and a fine-tuning step (train mode, mean pooling, linear
 head, cross-entropy, backward, AdamW step) on batch 32 of 8..128. ``speedup`` is the
-median over rounds of (anchor time / contender time) in the same round; ``max_abs_diff``
+median over rounds of (anchor time / contender time) in the same round (and
+``speedup_vs_torch_nested`` the same against ``torch nested``); ``max_abs_diff``
 is each contender's largest difference from ``hf sdpa`` on real tokens (inference).
 
 Run: ``python benchmarks/pretrained_speed.py --threads 1`` (and ``--threads 2``). Writes
-``benchmarks/results/pretrained_speed_t{threads}.json``.
+``benchmarks/results/pretrained_speed_t{threads}.json``; ``--only CASE...`` re-times some
+cases and keeps the others. Each case records the 1-minute load average: on shared cores
+a figure taken at a load above the core count says more about the neighbours than the code.
 """
 
 from __future__ import annotations
