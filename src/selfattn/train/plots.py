@@ -193,6 +193,8 @@ def example_figure(cfg: dict, task, spec: dict, state: dict, model, example, pat
     with torch.no_grad():
         _, weights = model(batch.x, batch.mask, edge_index=batch.edge_index, grids=batch.grids,
                            return_weights=True)
+    if not weights:  # a model without attention weights: nothing to draw
+        return None
     tokens = task.tokens(example, state)
     if tokens is not None and cfg["task"] == "molecule":
         tokens = indexed_atoms(tokens)

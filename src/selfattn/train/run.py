@@ -31,7 +31,6 @@ from pathlib import Path
 import torch
 import yaml
 
-from ..data import collate
 from .checkpoint import load_weights, save_weights
 from .config import check_config
 from .evaluate import evaluate
@@ -196,7 +195,7 @@ def _best(rows: list[dict], key: str, mode: str):
 
 
 def _plots(cfg: dict, task, data, model, folder: Path, rows: list[dict]) -> dict:
-    from .plots import attention_figure, learning_curves
+    from .plots import example_figure, learning_curves
 
     made = {"learning_curves": str(learning_curves(rows, folder / "learning_curves.png", cfg["preset"]))}
     if data.spec["task"] == "seq2seq":
@@ -208,22 +207,15 @@ def _plots(cfg: dict, task, data, model, folder: Path, rows: list[dict]) -> dict
     count = int(cfg["run"]["attention_examples"])
     examples = sorted(data.test.examples, key=lambda e: abs(len(e) - 20))[:count]  # readable sizes first
     for i, example in enumerate(examples):
-        batch = collate([example], "padded", "none")
-        try:
-            with torch.no_grad():
-                _, weights = model(batch.x, batch.mask, edge_index=batch.edge_index, grids=batch.grids,
-                                   return_weights=True)
+        name = "attention.png" if i == 0 else f"attention-{i}.png"
+        try:  # titled with the sentence / SMILES, the model's labels beside the tokens
+            drawn = example_figure(cfg, task, data.spec, data.state, model, example, folder / name)
         except (TypeError, ValueError, NotImplementedError) as error:
             made["attention"] = f"not drawn: {error}"
             break
-        if not weights:
+        if drawn is None:
             made["attention"] = f"not drawn: model.kind={cfg['model']['kind']!r} has no attention weights"
             break
-        tokens = task.tokens(example, data.state)
-        if tokens is not None and getattr(model, "cls", None) is not None:
-            tokens = ["[CLS]", *tokens]
-        name = "attention.png" if i == 0 else f"attention-{i}.png"
-        attention_figure([w[0] for w in weights], folder / name, tokens, f"{cfg['preset']}: {example.source}")
         made.setdefault("attention", str(folder / "attention.png"))
     return made
 
