@@ -28,7 +28,8 @@ SHELL_STRINGS = {
 def test_ruff_passes():
     if importlib.util.find_spec("ruff") is None:
         pytest.fail("ruff is not installed: pip install -e '.[dev]'")
-    res = subprocess.run([sys.executable, "-m", "ruff", "check", "src", "tests", "benchmarks"], cwd=ROOT,
+    paths = ["src", "tests", "benchmarks", "examples", "docs"]
+    res = subprocess.run([sys.executable, "-m", "ruff", "check", *paths], cwd=ROOT,
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
 
