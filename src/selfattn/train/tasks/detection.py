@@ -360,7 +360,7 @@ class DetrPredictor:
 
         from ...data.images import FASHION_MNIST_CLASSES
         from ..checkpoint import weights_metadata
-        from ..predictor import Prediction
+        from ..prediction import Prediction
 
         path = Path(path)
         if not path.exists():
