@@ -180,7 +180,7 @@ PRESETS: dict[str, dict] = {
                   "window": 16, "positional": "rope", "decoder": "ctc", "decoder_depth": 2,
                   "ctc_weight": 0.3, "length_penalty": 1.0},
         "optim": {"lr": 0.002, "warmup_steps": 200},
-        "trainer": {"max_epochs": 30, "patience": 5, "batch_size": None, "max_tokens": 6000,
+        "trainer": {"max_epochs": 10, "patience": 5, "batch_size": None, "max_tokens": 6000,
                     "max_time_s": 1650, **_SMALL},
         "run": {"beam_size": 8},
     },
