@@ -82,7 +82,7 @@ def _train_all(scale: str, seed: int, data_path) -> list[dict]:
                          "test_cer": res["test_cer_greedy"],
                          "test_seen_voices_cer": res.get("test_seen_voices_cer_greedy"),
                          "best_val_cer": res["best_val"], "epochs": int(res["epochs"]),
-                         "seconds_per_epoch": round(res["train_wall_s"] / epochs, 1),
+                         "seconds_per_epoch": round(res["train_wall_s"] / epochs, 3),
                          "parameters": res["parameters"]})
             print(f"[{NAME}] {encoder}: CER {rows[-1]['test_cer']:.4f} held-out voices, "
                   f"{rows[-1]['seconds_per_epoch']} s/epoch", file=sys.stderr)
