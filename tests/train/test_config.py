@@ -43,6 +43,7 @@ def test_file_then_overrides_win(tmp_path):
     ("pos", "model.kind=cnn2d", r"model.kind: expected one of \['transformer', 'mlp', 'window_mlp', 'cnn', 'rnn', "
                                 r"'lstm', 'gru'\], got 'cnn2d'"),
     ("pos", "model.widht=3", r"model.widht: unknown key; expected one of \['attention', "),
+    ("pos", "model.kernel=5", r"model.kernel: renamed; use model.conv_kernel"),
     ("pos", "trainer.max_tokens=500", r"trainer.batch_size, trainer.max_tokens: give exactly one"),
     ("pos", "optim.schedule=steps", r"optim.schedule: expected one of \['cosine', 'linear', 'constant'\]"),
     ("sentiment", "optim.layer_decay=0", r"optim.layer_decay: expected a number in \(0, 1\] .*got 0"),
@@ -77,6 +78,18 @@ def test_a_saved_config_from_before_a_key_existed_gets_its_default():
     saved["data"]["colour"] = 1  # a key selfattn does not know is still an error
     with pytest.raises(ConfigError, match="colour"):
         complete_config(saved)
+
+
+def test_a_saved_config_with_a_renamed_key_reads_under_the_new_name():
+    from selfattn.train.config import RENAMED, complete_config
+
+    saved = resolve_config("pos", overrides=["model.kind=cnn", "model.conv_kernel=5"])
+    saved["model"]["kernel"] = saved["model"].pop("conv_kernel")  # written before the rename
+    cfg = complete_config(saved)
+    assert cfg["model"]["conv_kernel"] == 5 and "kernel" not in cfg["model"]
+    for old, new in RENAMED.items():  # every rename is of a key the defaults still have
+        section, key = new.split(".")
+        assert key in resolve_config("pos")[section] and old != new
 
 
 def test_overrides_and_files_read_exponents_as_numbers(tmp_path):

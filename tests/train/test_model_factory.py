@@ -95,3 +95,9 @@ def test_every_registered_variant_builds_by_name_from_a_config(name):
     x, mask = _batch()
     out = model(x, mask)
     assert out.shape == (3, 9, 5) and torch.isfinite(out).all()
+
+
+def test_conv_kernel_sets_the_cnn_width():
+    model = build_model({**BASE, "kind": "cnn", "conv_kernel": 5}, {**SPEC, "task": "set"})
+    sizes = {m.kernel_size for m in model.modules() if isinstance(m, torch.nn.Conv1d)}
+    assert sizes == {(5,)}

@@ -42,7 +42,7 @@ NAME = "cnn-vs-attention"
 
 # The model configs (``selfattn.train`` model sections; every key the kind reads is given).
 MODELS: dict[str, dict[str, Any]] = {
-    "cnn": {"kind": "cnn2d", "width": 48, "depth": 4, "kernel": 3, "dropout": 0.1, "pooling": "mean",
+    "cnn": {"kind": "cnn2d", "width": 48, "depth": 4, "conv_kernel": 3, "dropout": 0.1, "pooling": "mean",
             "head_hidden": 0},
     "attention": {"kind": "transformer", "width": 48, "depth": 4, "heads": 4, "ff": 96, "dropout": 0.1,
                   "norm": "pre", "attention": "full", "attention_options": {}, "positional": "learned",

@@ -356,7 +356,7 @@ def build_model(cfg: dict[str, Any], spec: dict[str, Any]) -> SetModel:
                 positional_options=cfg.get("positional_options") or {})
         elif kind in BASELINES:
             encoder = build_baseline(kind, width, width, depth=int(cfg["depth"]), dropout=dropout,
-                                     window=int(cfg.get("window", 2)), kernel=int(cfg.get("kernel", 3)),
+                                     window=int(cfg.get("window", 2)), kernel=int(cfg.get("conv_kernel", 3)),
                                      bidirectional=bool(cfg.get("bidirectional", True)))
         else:
             raise ValueError(f"model.kind: expected one of {['transformer', 'pretrained', *BASELINES]}, "

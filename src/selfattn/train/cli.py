@@ -39,7 +39,7 @@ _HEADLINES = {"test_acc": "accuracy", "test_auroc": "ROC-AUC", "test_rmse": "RMS
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .config import ConfigError, check_config, merge, parse_overrides, resolve_config
+    from .config import ConfigError, check_config, merge, parse_overrides, resolve_config, upgrade_saved
     from .tasks import PRESETS
 
     if args.task and "=" in args.task:  # "selfattn train --resume RUN key=value": no TASK given
@@ -61,7 +61,8 @@ def _train(args: argparse.Namespace) -> int:
         saved = Path(args.resume) / "config.yaml"
         if not saved.is_file():
             raise FileNotFoundError(f"--resume: expected {saved} (a run directory), it is missing")
-        cfg = merge(yaml.safe_load(saved.read_text(encoding="utf-8")), parse_overrides(args.overrides))
+        cfg = merge(upgrade_saved(yaml.safe_load(saved.read_text(encoding="utf-8"))),
+                    parse_overrides(args.overrides))
         if args.task and args.task not in (cfg["task"], cfg["preset"]):
             raise ConfigError(f"TASK: the run {args.resume} is {cfg['preset']!r}, got {args.task!r}")
         check_config(cfg)

@@ -40,7 +40,7 @@ DEFAULTS: dict[str, Any] = {
         "positional": "sinusoidal", "positional_options": {},
         "pattern": "none", "window": 8,
         "pooling": "mean", "head_hidden": 0,
-        "kernel": 3, "bidirectional": True,
+        "conv_kernel": 3, "bidirectional": True,  # conv_kernel: cnn / cnn2d width (odd)
         "pretrained": None, "decoder_depth": 2,
     },
     "optim": {"lr": 1e-3, "weight_decay": 0.01, "warmup_steps": 100, "schedule": "cosine",
@@ -61,11 +61,29 @@ LOGGERS = ("none", "csv", "tensorboard")  # Lightning's loggers, writing under R
 NORMS = ("pre", "post")
 
 
+# keys renamed since runs were first saved: old name -> new name (dotted). A user's config
+# with the old name is told the new one; a saved run's config is read with it renamed.
+RENAMED = {"model.kernel": "model.conv_kernel"}
+
+
+def upgrade_saved(saved: dict) -> dict:
+    """A saved run's config (a new dict) with the keys of ``RENAMED`` under their new names."""
+    out = copy.deepcopy(saved)
+    for old, new in RENAMED.items():
+        section, key = old.split(".")
+        part = out.get(section)
+        if isinstance(part, dict) and key in part:
+            part[new.split(".")[1]] = part.pop(key)
+    return out
+
+
 def merge(base: dict, update: dict, where: str = "") -> dict:
     """``base`` updated recursively by ``update`` (a new dict); unknown keys raise."""
     out = copy.deepcopy(base)
     for key, value in (update or {}).items():
         path = f"{where}{key}"
+        if path in RENAMED:
+            raise ConfigError(f"{path}: renamed; use {RENAMED[path]}")
         if key not in out:
             raise ConfigError(f"{path}: unknown key; expected one of {sorted(out)}")
         if isinstance(out[key], dict) and out[key] and isinstance(value, dict):
@@ -137,6 +155,7 @@ def complete_config(saved: dict) -> dict:
     cfg = copy.deepcopy(DEFAULTS)
     cfg["data"] = copy.deepcopy(task.data_defaults)
     cfg["model"].update(copy.deepcopy(task.model_defaults))  # a task may add model keys of its own
+    saved = upgrade_saved(saved)
     cfg = merge(cfg, {k: v for k, v in saved.items() if k not in ("task", "preset")})
     cfg["task"], cfg["preset"] = saved["task"], saved.get("preset", saved["task"])
     return cfg
