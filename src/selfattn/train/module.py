@@ -267,11 +267,19 @@ class SetDataModule(pl.LightningDataModule):
         """The next training iteration is epoch ``epoch`` from batch ``batches_done`` on."""
         self._resume = (int(epoch), int(batches_done))
 
+    def data_shards(self) -> tuple[int, int]:
+        """``(world, rank)`` over which batches are dealt: one per process here; sequence
+        parallel training (``selfattn.train.sequence_parallel``) gives a group of processes
+        the same batches."""
+        if self.trainer is None:
+            return 1, 0
+        return self.trainer.world_size, self.trainer.global_rank
+
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         data = self.splits[split]
         if len(data) == 0:
             raise ValueError(f"data: the {split} split is empty; check data.fractions / data.limit")
-        world = self.trainer.world_size if self.trainer is not None else 1
+        world, rank = self.data_shards()
         if shuffle:
             sampler = LengthBucketSampler(data.lengths(), batch_size=self.batch_size,
                                           max_tokens=self.max_tokens, shuffle=True, seed=self.seed)
@@ -279,7 +287,6 @@ class SetDataModule(pl.LightningDataModule):
             size = min(self.eval_batch_size, -(-len(data) // world))
             sampler = LengthBucketSampler(data.lengths(), batch_size=size, shuffle=False)
         if world > 1:
-            rank = self.trainer.global_rank
             sampler = ShardedBatchSampler(sampler, rank, world, even=shuffle)
         if shuffle:
             # Reshuffle: a new loader each epoch (reload_dataloaders_every_n_epochs=1), seeded by
