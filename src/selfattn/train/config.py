@@ -49,7 +49,7 @@ DEFAULTS: dict[str, Any] = {
                 "accelerator": "cpu", "devices": 1, "strategy": "auto", "gradient_clip_val": 1.0,
                 "batch_size": 32, "max_tokens": None, "eval_batch_size": 64, "progress": True,
                 "limit_train_batches": None, "num_threads": None, "deterministic": False,
-                "checkpoint_every_n_steps": 100, "logger": "none"},
+                "checkpoint_every_n_steps": 100, "logger": "none", "sequence_parallel": 1},
     "run": {"dir": None, "root": "runs", "attention_examples": 3, "plots": True, "beam_size": 4,
             "decode_limit": None},
 }
@@ -248,9 +248,56 @@ def check_config(cfg: dict) -> None:
     if (t["batch_size"] is None) == (t["max_tokens"] is None):
         raise ConfigError("trainer.batch_size, trainer.max_tokens: give exactly one (set the other "
                           f"to null), got {t['batch_size']!r} and {t['max_tokens']!r}")
+    _check_sequence_parallel(cfg, task)
     task.check_data(cfg["data"])
     if hasattr(task, "check_model"):  # the model keys a task adds (model_defaults)
         task.check_model(m)
+
+
+# What trainer.sequence_parallel can shard along time (selfattn.train.sequence_parallel):
+# per-position layers and self-attention that the ring computes exactly.
+SEQUENCE_PARALLEL_MODELS = ("transformer", "mlp")
+SEQUENCE_PARALLEL_POSITIONS = ("none", "sinusoidal", "learned", "rope")
+SEQUENCE_PARALLEL_PATTERNS = ("none", "window")
+
+
+def _check_sequence_parallel(cfg: dict, task) -> None:
+    """``trainer.sequence_parallel=N``: each sequence split along time over N processes."""
+    n, t, m = cfg["trainer"]["sequence_parallel"], cfg["trainer"], cfg["model"]
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"trainer.sequence_parallel: expected a positive integer (processes that "
+                          f"share each sequence; 1 = off), got {n!r}")
+    if n == 1:
+        return
+    key = "trainer.sequence_parallel"
+    if task.kind != "vector" or getattr(task, "target", None) not in ("class", "multilabel"):
+        raise ConfigError(f"{key}: task {task.name!r} ({task.kind} task, target "
+                          f"{getattr(task, 'target', None)!r}) cannot be split along time (its loss "
+                          "needs whole sequences); expected 1, or a task with a label per vector "
+                          "(class or multilabel), e.g. diarization or phonemes")
+    if m["kind"] not in SEQUENCE_PARALLEL_MODELS:
+        raise ConfigError(f"{key}: model.kind={m['kind']!r} looks across shard boundaries "
+                          f"(no halo exchange for it); expected model.kind in "
+                          f"{list(SEQUENCE_PARALLEL_MODELS)}, or {key}=1")
+    if m["kind"] == "transformer":
+        for name, value, valid in (("attention", m["attention"], ("full", "mha")),
+                                   ("positional", m["positional"], SEQUENCE_PARALLEL_POSITIONS),
+                                   ("pattern", m["pattern"], SEQUENCE_PARALLEL_PATTERNS)):
+            if value not in valid:
+                raise ConfigError(f"{key}: ring attention computes model.{name} in {list(valid)} "
+                                  f"exactly across shards, got model.{name}={value!r}; expected "
+                                  f"one of those, or {key}=1")
+        if float(m["dropout"]) > 0:
+            raise ConfigError(f"{key}: ring attention has no dropout on the attention weights; "
+                              f"expected model.dropout=0, got {m['dropout']!r}")
+    devices = t["devices"]
+    if isinstance(devices, bool) or not isinstance(devices, int) or devices % n:
+        raise ConfigError(f"{key}: expected trainer.devices a multiple of {n} (each group of {n} "
+                          f"processes shares one batch; with torchrun, --nproc-per-node), got "
+                          f"trainer.devices={devices!r}")
+    if t.get("packed"):
+        raise ConfigError(f"{key}: shards padded batches along time; expected trainer.packed=false, "
+                          f"got {t['packed']!r}")
 
 
 def _check_attention(m: dict, task) -> None:
