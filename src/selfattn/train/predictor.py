@@ -55,6 +55,13 @@ class Predictor:
             raise ValueError(f"top_k: expected >= 1, got {top_k}")
         display = display if display is not None else [s.source for s in sets]
         kind, target = self.spec["task"], self.spec["target"]
+        long = self._long_speech(sets)
+        if long:
+            out = self.predict_sets([s for i, s in enumerate(sets) if i not in long],
+                                    [d for i, d in enumerate(display) if i not in long], top_k, batch_size)
+            for i in sorted(long):
+                out.insert(i, self._chunked(sets[i], display[i], top_k))
+            return out
         if kind in ("seq2seq", "ctc"):
             from .decode import predict_sets
 
@@ -74,6 +81,50 @@ class Predictor:
                 scores = y[b, : len(example)] if kind == "vector" else y[b]
                 out.append(self._one(example, d, scores, target, top_k))
         return out
+
+    # -- long recordings: chunked encoding (selfattn.nn.chunked) ----------------------------
+    def chunk_frames(self) -> int | None:
+        """Input frames (10 ms) per chunk of a speech run: ``run.chunk_seconds`` (default 30 s;
+        null: whole recordings at once), else None."""
+        if getattr(self.task, "name", None) not in ("asr", "phonemes"):
+            return None
+        seconds = self.cfg.get("run", {}).get("chunk_seconds", 30.0)
+        if seconds is None:
+            return None
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+            raise ValueError(f"run.chunk_seconds: expected a positive number of seconds or null, "
+                             f"got {seconds!r}")
+        return max(int(seconds * 100), 4)
+
+    def _long_speech(self, sets: list) -> set[int]:
+        frames = self.chunk_frames()
+        long = set() if frames is None else {i for i, s in enumerate(sets) if len(s) > frames}
+        if long:
+            import warnings
+
+            from ..nn.chunked import chunk_plan
+
+            plan = chunk_plan(self.model)
+            if isinstance(plan, str):  # unbounded receptive field: the usual whole-utterance path
+                warnings.warn(f"run.chunk_seconds: {plan}; encoding each recording whole "
+                              "(memory grows with its length)", stacklevel=3)
+                return set()
+        return long
+
+    def _chunked(self, example, display, top_k: int) -> Prediction:
+        """One recording longer than a chunk, encoded chunk by chunk (exactly the whole-utterance
+        outputs where the receptive field is bounded; else the whole at once, with a warning)."""
+        from ..nn.chunked import chunked_forward
+        from ..nn.ctc import beam_decode, greedy_decode
+
+        stride = 4 if self.spec["task"] == "ctc" else 1
+        out = chunked_forward(self.model, example.x, max(self.chunk_frames() // stride, 1))
+        if self.spec["task"] == "ctc":
+            beam = int(self.cfg["run"]["beam_size"])
+            ids = greedy_decode(out)[0] if beam == 1 else beam_decode(out[0], beam)
+            line = self.task.format_prediction(display, ids, self.state)
+            return Prediction(str(example.source), display, text=line.split("\t")[-1], line=line)
+        return self._one(example, display, out[0], self.spec["target"], top_k)
 
     def _one(self, example, display, scores: torch.Tensor, target: str, top_k: int) -> Prediction:
         source = str(example.source)
