@@ -51,7 +51,7 @@ DEFAULTS: dict[str, Any] = {
                 "limit_train_batches": None, "num_threads": None, "deterministic": False,
                 "checkpoint_every_n_steps": 100, "logger": "none", "sequence_parallel": 1},
     "run": {"dir": None, "root": "runs", "attention_examples": 3, "plots": True, "beam_size": 4,
-            "decode_limit": None},
+            "decode_limit": None, "chunk_seconds": 30.0},
 }
 
 MODEL_KINDS = ("transformer", "pretrained", "mlp", "window_mlp", "cnn", "cnn2d", "rnn", "lstm", "gru")
