@@ -73,10 +73,20 @@ def _power_spectrum(frames: torch.Tensor, preemphasis: float
     return spectrum.real.square() + spectrum.imag.square(), log_energy
 
 
+BLOCK_FRAMES = 3000  # 30 s: one recording's (F, W) frames go through float64 this many at a time
+
+
 def log_mel_fbank(frames: torch.Tensor, num_mel_bins: int = 80, rate: int = SAMPLE_RATE,
                   low_hz: float = 20.0, high_hz: float = 0.0, preemphasis: float = 0.97
                   ) -> torch.Tensor:
-    """``(..., F, W)`` frames -> ``(..., F, num_mel_bins)`` float32 log-mel energies."""
+    """``(..., F, W)`` frames -> ``(..., F, num_mel_bins)`` float32 log-mel energies.
+
+    Every frame is computed on its own, so a long recording's ``(F, W)`` frames are taken
+    ``BLOCK_FRAMES`` at a time: the float64 spectra (about 100 bytes per sample) then exist
+    for one block only, and the peak is the float32 output plus one block."""
+    if frames.dim() == 2 and frames.shape[0] > BLOCK_FRAMES:
+        return torch.cat([log_mel_fbank(frames[i:i + BLOCK_FRAMES], num_mel_bins, rate, low_hz, high_hz,
+                                        preemphasis) for i in range(0, frames.shape[0], BLOCK_FRAMES)])
     power, _ = _power_spectrum(frames, preemphasis)
     fft_size = 2 * (power.shape[-1] - 1)
     banks = mel_filterbank(num_mel_bins, fft_size, rate, low_hz, high_hz).to(power.device)
