@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ from .dense import explicit_kernel, sdpa_backend, sdpa_kernel, sdpa_unsupported
 from .reference import reference_attention
 
 __all__ = [
+    "ATTENTION_ROUTE",
     "Kernel",
     "KernelChoice",
     "attention",
@@ -35,6 +37,11 @@ __all__ = [
 ]
 
 log = logging.getLogger("selfattn.dispatch")
+
+# Set for one step by selfattn.distributed.sequence_parallel: a callable taking attention's
+# arguments that runs the call over a sequence split across processes (the ring). None: local.
+ATTENTION_ROUTE: ContextVar[Callable[..., torch.Tensor] | None] = ContextVar(
+    "selfattn_attention_route", default=None)
 
 
 @dataclass(frozen=True)
@@ -225,6 +232,11 @@ def attention(
     Returns:
         ``(B, H, Lq, Dv)``, or ``(output, weights)`` with ``return_weights=True``.
     """
+    route = ATTENTION_ROUTE.get()
+    if route is not None:
+        return route(q, k, v, mask=mask, key_mask=key_mask, key_lengths=key_lengths, causal=causal,
+                     bias=bias, score=score, normalize=normalize, scale=scale, dropout_p=dropout_p,
+                     pattern=pattern, kernel=kernel, return_weights=return_weights)
     call = make_call(q, k, v, mask=mask, key_mask=key_mask, key_lengths=key_lengths,
                      causal=causal, bias=bias, score=score, normalize=normalize, scale=scale,
                      dropout_p=dropout_p, pattern=pattern, need_weights=return_weights)

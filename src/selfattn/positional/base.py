@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from .._checks import check_dtype, check_ndim
+from ..distributed.sequence import current_shard
 from ..varlen import check_offsets, segment_ids
 from ..varlen import positions as packed_positions
 
@@ -140,6 +141,9 @@ class AbsoluteEncoding(nn.Module, PositionalScheme):
         self._check_width(x)
         b, length = x.shape[0], x.shape[1]
         pos = torch.arange(length, device=x.device)
+        shard = current_shard()
+        if shard is not None:  # sequence parallel: this rank's rows of longer sequences
+            return _sharded_positions(shard, x, lengths)
         if lengths is None:
             return pos, torch.full_like(pos, length), None
         check_ndim("lengths", lengths, 1, "(batch,)")
@@ -160,3 +164,21 @@ class AbsoluteEncoding(nn.Module, PositionalScheme):
         if x.shape[-1] != self.dim:
             raise ValueError(f"x: expected last dimension {self.dim} (the encoding's dim), got "
                              f"shape {tuple(x.shape)}")
+
+
+def _sharded_positions(shard, x: torch.Tensor, lengths: torch.Tensor | None):
+    """``positions_of`` for this rank's rows inside ``selfattn.distributed.sequence_parallel``:
+    global positions, and the sequences' global lengths (``lengths`` counts local real rows)."""
+    from ..distributed.sequence import global_positions
+
+    length = x.shape[1]
+    pos = global_positions(torch.arange(length, device=x.device), length)
+    if lengths is None or shard.lengths is None:
+        return pos, torch.full_like(pos, shard.total), None
+    real = shard.real().to(x.device)
+    if lengths.shape != (x.shape[0],) or not bool((real.sum(1) == lengths.to(x.device)).all()):
+        raise ValueError(f"lengths: expected the real rows of this rank's shard per set, "
+                         f"{real.sum(1).tolist()}, got {lengths.tolist()}")
+    p = torch.where(real, pos[None, :], 0)
+    n = torch.where(real, shard.lengths.to(x.device)[:, None].expand_as(real), 1)
+    return p, n, real

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from .._checks import check_dtype, check_tensor
+from ..distributed.sequence import global_positions
 from .base import PositionalScheme
 
 __all__ = ["RotaryEmbedding", "rotate_reference"]
@@ -87,6 +88,8 @@ class RotaryEmbedding(nn.Module, PositionalScheme):
             raise ValueError(f"positions: expected shape ({x.shape[-2]},) (one per vector of x) "
                              f"or broadcastable to {tuple(x.shape[:-1])}, got "
                              f"{tuple(positions.shape)}") from None
+        # sequence parallel: x holds this rank's rows, at their global positions
+        positions = global_positions(positions, x.shape[-2])
         # Angles in float64 (they reach ~L radians), cos/sin cast to x's dtype.
         a = self.angles(positions)
         cos, sin = torch.cos(a).to(x.dtype), torch.sin(a).to(x.dtype)

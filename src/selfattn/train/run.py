@@ -38,7 +38,7 @@ from .loading import build_task_model, load_run, split_fingerprint, trained_conf
 from .predictor import predict
 from .rundir import check_resumable, run_directory, run_status, set_status
 from .tasks import get_task
-from .trainer import make_trainer, progress_bar, quiet_lightning, set_datamodule, test_model
+from .trainer import make_trainer, progress_bar, quiet_lightning, set_datamodule, task_module, test_model
 
 __all__ = ["build_task_model", "evaluate", "load_run", "predict", "run_directory", "run_status",
            "split_fingerprint", "train", "trained_config"]
@@ -89,7 +89,6 @@ def _train_in(cfg: dict, folder: Path, resume: bool, log: Callable[[str], None])
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
     from .callbacks import MetricsRecorder, ResumePoint, append_log, atomic_write_text
-    from .module import TaskModule
 
     quiet_lightning()
     started = time.perf_counter()
@@ -122,12 +121,12 @@ def _train_in(cfg: dict, folder: Path, resume: bool, log: Callable[[str], None])
                 {name: {"sets": len(split), "sha256": split_fingerprint(split)}
                  for name, split in (("train", data.train), ("validation", data.validation),
                                      ("test", data.test))}, indent=1))
-    module = TaskModule(model, data.spec, cfg["optim"])
+    module = task_module(cfg, model, data.spec)
     monitor, mode = task.monitor(data.spec)
     ckpt = ModelCheckpoint(dirpath=folder / "checkpoints", filename="best", monitor=monitor, mode=mode,
                            save_top_k=1, enable_version_counter=False, auto_insert_metric_name=False)
     ckpt.FILE_EXTENSION = ".safetensors"
-    datamodule = set_datamodule(cfg, task, data)
+    datamodule = set_datamodule(cfg, task, data, training=True)
     echo = print if cfg["trainer"]["progress"] and not progress_bar(cfg) else None
     recorder = MetricsRecorder(folder, echo=echo, total_epochs=int(cfg["trainer"]["max_epochs"]))
     # ResumePoint last: the epoch's metrics row is recorded before its checkpoint is written

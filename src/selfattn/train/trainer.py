@@ -11,7 +11,8 @@ from pathlib import Path
 from .checkpoint import SafetensorsCheckpointIO
 from .errors import ConfigError
 
-__all__ = ["make_trainer", "progress_bar", "quiet_lightning", "set_datamodule", "test_model"]
+__all__ = ["make_trainer", "progress_bar", "quiet_lightning", "set_datamodule", "task_module",
+           "test_model"]
 
 
 def quiet_lightning() -> None:
@@ -76,12 +77,32 @@ def _logger(kind: str, folder: Path):
                           f"(pip install tensorboard): {error}") from None
 
 
-def set_datamodule(cfg: dict, task, data):
+def set_datamodule(cfg: dict, task, data, training: bool = False):
+    """The data module; ``training`` with ``trainer.sequence_parallel=N > 1``: batches dealt
+    over groups of N ranks, which share each batch (``selfattn.train.sequence_parallel``)."""
     from .module import SetDataModule
 
     t = cfg["trainer"]
-    return SetDataModule(data.train, data.validation, data.test, task.layout_labels, t["batch_size"],
-                         t["max_tokens"], int(t["eval_batch_size"]), int(cfg["seed"]))
+    args = (data.train, data.validation, data.test, task.layout_labels, t["batch_size"],
+            t["max_tokens"], int(t["eval_batch_size"]), int(cfg["seed"]))
+    size = int(t.get("sequence_parallel", 1))
+    if training and size > 1:
+        from .sequence_parallel import SequenceParallelDataModule
+
+        return SequenceParallelDataModule(*args, size=size)
+    return SetDataModule(*args)
+
+
+def task_module(cfg: dict, model, spec: dict):
+    """The training ``LightningModule``: sharded along time with ``trainer.sequence_parallel > 1``."""
+    from .module import TaskModule
+
+    size = int(cfg["trainer"].get("sequence_parallel", 1))
+    if size > 1:
+        from .sequence_parallel import SequenceParallelModule
+
+        return SequenceParallelModule(model, spec, cfg["optim"], size)
+    return TaskModule(model, spec, cfg["optim"])
 
 
 def test_model(cfg: dict, task, data, model, folder: Path | None) -> dict:
