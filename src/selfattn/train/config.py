@@ -23,8 +23,8 @@ import yaml
 
 from .errors import ConfigError
 
-__all__ = ["DEFAULTS", "ConfigError", "check_config", "load_yaml", "merge", "parse_overrides",
-           "resolve_config"]
+__all__ = ["DEFAULTS", "ConfigError", "check_config", "load_yaml", "merge", "packed_training",
+           "parse_overrides", "resolve_config"]
 
 
 DEFAULTS: dict[str, Any] = {
@@ -49,7 +49,10 @@ DEFAULTS: dict[str, Any] = {
                 "accelerator": "cpu", "devices": 1, "strategy": "auto", "gradient_clip_val": 1.0,
                 "batch_size": 32, "max_tokens": None, "eval_batch_size": 64, "progress": True,
                 "limit_train_batches": None, "num_threads": None, "deterministic": False,
-                "checkpoint_every_n_steps": 100, "logger": "none", "sequence_parallel": 1},
+                "checkpoint_every_n_steps": 100, "logger": "none", "sequence_parallel": 1,
+                # packed: the encoder runs on the real vectors only (padding removed once);
+                # auto = the task's measured default (packed_training)
+                "packed": "auto"},
     "run": {"dir": None, "root": "runs", "attention_examples": 3, "plots": True, "beam_size": 4,
             "decode_limit": None, "chunk_seconds": 30.0},
 }
@@ -249,6 +252,7 @@ def check_config(cfg: dict) -> None:
         raise ConfigError("trainer.batch_size, trainer.max_tokens: give exactly one (set the other "
                           f"to null), got {t['batch_size']!r} and {t['max_tokens']!r}")
     _check_sequence_parallel(cfg, task)
+    _check_packed(cfg, task)
     task.check_data(cfg["data"])
     if hasattr(task, "check_model"):  # the model keys a task adds (model_defaults)
         task.check_model(m)
@@ -295,9 +299,44 @@ def _check_sequence_parallel(cfg: dict, task) -> None:
         raise ConfigError(f"{key}: expected trainer.devices a multiple of {n} (each group of {n} "
                           f"processes shares one batch; with torchrun, --nproc-per-node), got "
                           f"trainer.devices={devices!r}")
-    if t.get("packed"):
+    if t.get("packed") is True:
         raise ConfigError(f"{key}: shards padded batches along time; expected trainer.packed=false, "
                           f"got {t['packed']!r}")
+
+
+def _packed_blocker(cfg: dict, task) -> str | None:
+    """Why this config's model cannot run packed (``trainer.packed``), or None."""
+    if task.kind == "seq2seq" or hasattr(task, "build_model") or hasattr(task, "fit"):
+        return f"task {task.name!r} builds a model of its own, which has no packed path"
+    if cfg["trainer"].get("sequence_parallel", 1) != 1:
+        return "trainer.sequence_parallel > 1 shards padded batches along time"
+    from ..nn.model import packing_blocker
+
+    return packing_blocker(cfg["model"])
+
+
+def _check_packed(cfg: dict, task) -> None:
+    """``trainer.packed``: true, false, or auto (the task's measured default)."""
+    value = cfg["trainer"]["packed"]
+    if not (isinstance(value, bool) or value == "auto"):
+        raise ConfigError(f"trainer.packed: expected true, false or auto (the task's measured default), "
+                          f"got {value!r}")
+    reason = _packed_blocker(cfg, task) if value is True else None
+    if reason:
+        raise ConfigError(f"trainer.packed: {reason}; expected trainer.packed=false (or auto)")
+
+
+def packed_training(cfg: dict) -> bool:
+    """Whether a checked config's model runs packed: ``trainer.packed``, with ``auto`` resolved
+    to the task's ``packed_default`` (set where ``benchmarks/packed_training.py`` measured
+    packing faster) when the model can be packed."""
+    from .tasks import get_task
+
+    value = cfg["trainer"].get("packed", "auto")
+    if value != "auto":
+        return bool(value)
+    task = get_task(cfg["task"])
+    return bool(getattr(task, "packed_default", False)) and _packed_blocker(cfg, task) is None
 
 
 def _check_attention(m: dict, task) -> None:
