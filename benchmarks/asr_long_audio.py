@@ -11,7 +11,7 @@ one utterance of random log-mel features (memory does not depend on the values) 
 transcribed (greedy CTC, no gradients) by each contender (``chunked``: the window model, chunk
 by chunk; its largest difference from the whole-utterance log-probs is recorded) and the peak of tensor bytes
 allocated during the call is read from ``torch.profiler``'s memory events
-(``selfattn.experiments._runs.peak_bytes``); wall seconds of the same call beside it.
+(``selfattn.bench.memory.peak_bytes``); wall seconds of the same call beside it.
 
     python benchmarks/asr_long_audio.py [--lengths 10 30 60 120 300 600] [--threads 1] [--run RUN]
 
@@ -29,7 +29,7 @@ import time
 import torch
 
 from _timing import RESULTS, machine, save
-from selfattn.experiments._runs import peak_bytes
+from selfattn.bench.memory import peak_bytes
 from selfattn.nn.chunked import chunked_forward
 from selfattn.nn.ctc import greedy_decode
 

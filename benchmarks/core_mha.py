@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from _timing import interleaved, machine, save
+from _timing import interleaved, machine, save, summarize
 from selfattn.functional import attention
 from selfattn.nn import MultiHeadAttention
 
@@ -96,7 +96,8 @@ def core_gflops(L: int, rounds: int) -> dict:
     def train():
         attention(qg, kg, vg).sum().backward()
 
-    t = interleaved({"matmul": lambda: a @ m, "fwd": fwd, "fwd+bwd": train}, rounds=rounds)
+    fns = {"matmul": lambda: a @ m, "fwd": fwd, "fwd+bwd": train}
+    t = summarize(interleaved(fns, rounds, warmup=2, budget_s=60))
     flops = 4 * b * H * L * L * d
     mm = 2 * 2048**3 / t["matmul"]["median_s"] / 1e9
     f = flops / t["fwd"]["median_s"] / 1e9
@@ -142,8 +143,8 @@ def main() -> None:
                      "mha": {}, "core": {}}
     for L in args.lengths:
         _, fwd_set, train_set = contenders(L)
-        entry = {"forward": interleaved(fwd_set, rounds=args.rounds, budget_s=90),
-                 "forward+backward": interleaved(train_set, rounds=args.rounds, budget_s=120)}
+        entry = {"forward": summarize(interleaved(fwd_set, args.rounds, warmup=2, budget_s=90)),
+                 "forward+backward": summarize(interleaved(train_set, args.rounds, warmup=2, budget_s=120))}
         results["mha"][str(L)] = entry
         for mode, res in entry.items():
             ours = res["selfattn"]["median_s"]

@@ -23,7 +23,7 @@ import itertools
 
 import torch
 
-from _timing import interleaved, machine, save
+from _timing import interleaved, machine, save, summarize
 from selfattn.functional import attention, varlen_attention
 from selfattn.nn import MultiHeadAttention
 from selfattn.varlen import lengths_to_offsets, pad
@@ -147,7 +147,7 @@ def main() -> None:
     for part, make in (("core", core_contenders), ("module", module_contenders)):
         fwd, train = make(lengths, offsets, n, g)
         for mode, cs in (("forward", fwd), ("forward+backward", train)):
-            res = interleaved(cs, rounds=args.rounds, budget_s=120)
+            res = summarize(interleaved(cs, args.rounds, warmup=2, budget_s=120))
             results[part][mode] = res
             base = res["padded"]["median_s"]
             print(f"{part:6s} {mode:16s} " + "  ".join(

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from selfattn.bench.lra import LRA_ATTENTIONS, SMALL, run_benchmark, write_outputs
 from selfattn.bench.lra.harness import describe_tasks
+from selfattn.bench.results import write_json
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
@@ -35,8 +36,7 @@ NAMES = {"json_name": "lra_small.json", "csv_name": "lra_small.csv", "chart_name
 
 def publish(result: dict) -> None:
     paths = write_outputs(result, RESULTS, **NAMES)
-    DOCS.mkdir(parents=True, exist_ok=True)
-    (DOCS / "results.json").write_text(json.dumps(result, indent=2))
+    write_json(DOCS / "results.json", result)
     shutil.copyfile(paths["chart"], DOCS / "figure.png")
     shutil.copyfile(paths["crossover_png"], DOCS / "crossover.png")
     for kind, path in paths.items():

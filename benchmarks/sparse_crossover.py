@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import environment, interleaved, median, save
 from selfattn.functional import attention
 from selfattn.functional.sparse import sparse_attention
 from selfattn.patterns import (
@@ -30,7 +31,6 @@ from selfattn.patterns import (
     StridedPattern,
     WindowPattern,
 )
-from sparse_common import environment, interleaved, median, save
 
 H, D = 8, 64
 

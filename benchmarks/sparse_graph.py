@@ -13,7 +13,7 @@ forward+backward of one layer on node features ``x (N, 256)``.
 * dense: ``F.scaled_dot_product_attention`` with the (N, N) adjacency mask, same N.
 
 Also scaling with N at the same degree (time and peak memory; O(E)), and a packed batch
-of 1,000 small graphs (molecule-like). Peak memory: see ``sparse_common``.
+of 1,000 small graphs (molecule-like). Peak memory: see ``selfattn.bench.memory``.
 
 Run: ``python benchmarks/sparse_graph.py`` (about 3-4 minutes on 2 cores). Results:
 ``benchmarks/results/sparse_graph.{json,png}``.
@@ -32,9 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from selfattn.functional.sparse import graph_attention
-from selfattn.patterns import GraphPattern
-from sparse_common import (
+from _timing import (
     child_memory,
     environment,
     fmt_mib,
@@ -44,6 +42,8 @@ from sparse_common import (
     peak_growth,
     save,
 )
+from selfattn.functional.sparse import graph_attention
+from selfattn.patterns import GraphPattern
 
 H, D, DEG = 4, 64, 20
 C = H * D

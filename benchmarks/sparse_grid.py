@@ -25,9 +25,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from selfattn.functional.sparse import sparse_attention
-from selfattn.patterns import Neighborhood2DPattern
-from sparse_common import (
+from _timing import (
     child_memory,
     environment,
     fmt_mib,
@@ -37,6 +35,8 @@ from sparse_common import (
     peak_growth,
     save,
 )
+from selfattn.functional.sparse import sparse_attention
+from selfattn.patterns import Neighborhood2DPattern
 
 H, D = 8, 64
 

@@ -46,10 +46,9 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import shuffled_rounds
+from _timing import RESULTS, child_memory, environment, matmul_fn, median, peak_growth, save, shuffled_rounds
 from selfattn.functional.sparse import sparse_attention
 from selfattn.patterns import BigBirdPattern, GraphPattern, Neighborhood2DPattern, WindowPattern
-from sparse_common import RESULTS, child_memory, environment, matmul_fn, median, peak_growth, save
 
 H, D, W, DEG = 8, 64, 128, 32
 KERNELS = ("window", "block_sparse", "grid", "graph")

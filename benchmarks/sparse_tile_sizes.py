@@ -28,11 +28,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import shuffled_rounds
+from _timing import environment, save, shuffled_rounds
 from selfattn.functional import make_call
 from selfattn.functional.sparse import TileContext, run_tiles, window_parts
 from selfattn.patterns import WindowPattern
-from sparse_common import environment, save
 
 H = 8
 LENGTHS = (2048, 8192)

@@ -13,7 +13,7 @@ Config (issue 4): fp32, batch 1, 8 heads, head_dim 64, a window of 128 keys on e
 
 Also: useful GFLOP/s (only allowed pairs: 4*D flops per pair forward, 3x that for
 forward+backward) against a 2048^3 matmul and a dense unmasked SDPA timed in the same
-run, and the peak memory growth of forward+backward (see ``sparse_common``).
+run, and the peak memory growth of forward+backward (see ``selfattn.bench.memory``).
 
 Run: ``python benchmarks/sparse_window.py`` (about 4-6 minutes on 2 cores);
 ``--quick`` for a smoke run. Results: ``benchmarks/results/sparse_window.{json,png}``.
@@ -32,9 +32,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from selfattn.functional.sparse import sparse_attention
-from selfattn.patterns import WindowPattern
-from sparse_common import (
+from _timing import (
     RESULTS,
     child_memory,
     environment,
@@ -46,6 +44,8 @@ from sparse_common import (
     peak_growth,
     save,
 )
+from selfattn.functional.sparse import sparse_attention
+from selfattn.patterns import WindowPattern
 
 H, D, W = 8, 64, 128
 SDPA_LIMIT_BYTES = 6 * 2**30

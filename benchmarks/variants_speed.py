@@ -53,7 +53,7 @@ from pathlib import Path
 
 import torch
 
-from _timing import RESULTS, interleaved, machine, save
+from _timing import RESULTS, interleaved, machine, save, summarize
 from selfattn.nn.variants import build_attention
 
 E, H, BATCH = 256, 4, 1
@@ -134,7 +134,7 @@ def measure_memory(name: str, length: int) -> dict:
 # -- speed: all contenders in the same rounds ---------------------------------------------
 def measure_speed(length: int, rounds: int) -> dict[str, dict]:
     steps = {name: make_step(name, length)[2] for name in VARIANTS}
-    return interleaved(steps, rounds=rounds, warmup=1, budget_s=240.0)
+    return summarize(interleaved(steps, rounds, warmup=1, budget_s=240.0))
 
 
 def crossover(lengths: list[int], ratios: list[float]) -> tuple[int | None, float | None]:

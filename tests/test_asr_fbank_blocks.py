@@ -22,7 +22,7 @@ def test_blocks_equal_one_pass(monkeypatch, count):
 
 
 def test_blocks_bound_the_peak():
-    from selfattn.experiments._runs import peak_bytes
+    from selfattn.bench.memory import peak_bytes
 
     x = frames(torch.randn(16000 * 60))  # 5998 frames: two blocks
     peak = peak_bytes(lambda: fbank.log_mel_fbank(x, 80))

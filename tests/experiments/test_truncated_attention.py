@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from selfattn.bench.memory import peak_bytes
 from selfattn.data import wav_features
-from selfattn.experiments._runs import kernel_choice, peak_bytes, twins
+from selfattn.experiments._runs import kernel_choice, twins
 from selfattn.experiments.truncated_attention import SCALES, run
 from selfattn.nn.model import build_model
 from selfattn.patterns import WindowPattern

@@ -1,18 +1,16 @@
-"""What the training experiments share: run records, interleaved timing, peak memory, and
-twins of a model that differ only in how they attend.
+"""What the training experiments share: run records, and twins of a model that differ only
+in how they attend.
 
 * ``Stopwatch``, ``run_record``: command, seed, scale, wall and CPU time and torch threads
   for ``results.json``;
 * ``torch_threads(n)``: a context that runs the experiment on ``n`` threads and restores
   the previous setting (the machine's cores are shared, see ``train.tasks.presets``);
-* ``interleaved``: seconds per call of several contenders, timed round-robin in one run so
-  a burst of load from other processes hits each alike;
-* ``peak_bytes``: the peak of tensor bytes allocated during one call, above what was live
-  before it, from ``torch.profiler``'s memory events (``tracemalloc`` does not see torch's
-  allocations, and CPU torch keeps no allocator statistics);
 * ``twins``: full attention, a pattern through the sparse kernels (``selfattn.train``'s
   path) and the same pattern as a dense mask, with the same weights; ``kernel_choice``:
   which kernel the dispatcher runs for a pattern and why.
+
+The timer, the results writer and the memory probe are the benchmarks' own
+(``selfattn.bench.timing``, ``selfattn.bench.results``, ``selfattn.bench.memory``).
 """
 
 from __future__ import annotations
@@ -20,9 +18,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-import statistics
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,28 +30,11 @@ from ..functional import choose_kernel
 __all__ = [
     "Stopwatch",
     "check_scale",
-    "interleaved",
     "kernel_choice",
-    "median",
-    "peak_bytes",
     "run_record",
-    "save_results",
     "torch_threads",
     "twins",
 ]
-
-
-def save_results(result: dict, out_dir: str | Path, plot: Callable[[dict, Path], None]) -> dict:
-    """Write ``result`` to ``out_dir/results.json`` and ``plot(result, out_dir/figure.png)``;
-    returns ``result`` with the figure's path under ``"figure"`` (the tail every experiment shares)."""
-    import json
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(result, indent=1))
-    plot(result, out / "figure.png")
-    result["figure"] = str(out / "figure.png")
-    return result
 
 
 def check_scale(scale: str, allowed: Sequence[str]) -> None:
@@ -92,46 +72,6 @@ def run_record(name: str, out_dir: str | Path, scale: str, seed: int, clock: Sto
             "seed": seed, "scale": scale, "wall_s": round(clock.wall(), 1), "cpu_s": round(clock.cpu(), 1),
             "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
             "cpu_cores": os.cpu_count(), "load_average_at_end": [round(v, 2) for v in os.getloadavg()]}
-
-
-def interleaved(fns: dict[str, Callable[[], Any]], reps: int, warmup: int = 1) -> dict[str, list[float]]:
-    """Seconds per call of every function: ``warmup`` untimed rounds, then ``reps`` rounds in
-    which each function runs once, in turn."""
-    for _ in range(warmup):
-        for f in fns.values():
-            f()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(reps):
-        for name, f in fns.items():
-            t = time.perf_counter()
-            f()
-            times[name].append(time.perf_counter() - t)
-    return times
-
-
-def median(xs: Sequence[float]) -> float:
-    return float(statistics.median(xs))
-
-
-def peak_bytes(fn: Callable[[], Any]) -> int:
-    """Peak bytes allocated by torch while ``fn()`` runs, above what was live before it.
-
-    Sums the profiler's ``[memory]`` events (allocations positive, frees negative) in time
-    order; the result counts tensors only (not the allocator's or Python's overhead). A
-    block allocated before the call and freed during it is not subtracted (the profiler
-    does not know its size): for a training step, an over-estimate by at most the previous
-    step's gradients."""
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
-    events.sort(key=lambda e: e.start_ns())
-    live = peak = 0
-    for e in events:
-        live += e.nbytes()
-        peak = max(peak, live)
-    return peak
 
 
 def twins(model: torch.nn.Module, pattern: str, window: int = 8) -> dict[str, torch.nn.Module]:

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..bench.results import save_results
 from ..functional import attention
 
 __all__ = ["ConvAsAttention", "QuadraticEncoding", "run"]
@@ -140,8 +141,6 @@ def run(out_dir: str | Path = "runs/experiments/attention-is-a-cnn", scale: str 
             errors.append(float((y - target).abs().max()))
         layer = ConvAsAttention.from_conv(conv, 64.0)
         _, weights = layer(x, return_weights=True)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     result = {
         "experiment": "attention-is-a-cnn",
         "claim": "multi-head self-attention with relative positions can compute any 3x3 convolution",
@@ -152,10 +151,7 @@ def run(out_dir: str | Path = "runs/experiments/attention-is-a-cnn", scale: str 
         "output_scale": float(target.abs().max()),
         "exact_at_alpha_64": errors[-1] < 1e-9 * max(1.0, float(target.abs().max())),
     }
-    (out / "results.json").write_text(json.dumps(result, indent=2))
-    _plot(result, weights[0], size, layer.pad, out / "figure.png")
-    result["figure"] = str(out / "figure.png")
-    return result
+    return save_results(result, out_dir, lambda r, path: _plot(r, weights[0], size, layer.pad, path))
 
 
 def _plot(result: dict, weights: torch.Tensor, size: int, pad: int, path: Path) -> None:

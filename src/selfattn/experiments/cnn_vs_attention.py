@@ -34,7 +34,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ._runs import Stopwatch, check_scale, run_record, save_results, torch_threads
+from ..bench.results import save_results
+from ._runs import Stopwatch, check_scale, run_record, torch_threads
 
 __all__ = ["MODELS", "SCALES", "crossing", "nested_balanced_order", "run", "train_overrides"]
 

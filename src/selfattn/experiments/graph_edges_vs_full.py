@@ -30,17 +30,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ._runs import (
-    Stopwatch,
-    check_scale,
-    interleaved,
-    kernel_choice,
-    median,
-    run_record,
-    save_results,
-    torch_threads,
-    twins,
-)
+from ..bench.results import save_results
+from ..bench.timing import interleaved, median
+from ._runs import Stopwatch, check_scale, kernel_choice, run_record, torch_threads, twins
 
 __all__ = ["PATTERNS", "SCALES", "run"]
 

@@ -34,6 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..bench.results import save_results
 from ._pos import (
     ambiguous_in_sentence,
     ambiguous_types,
@@ -45,7 +46,6 @@ from ._pos import (
     split_sentences,
     train_tagger,
 )
-from ._runs import save_results
 
 __all__ = ["MODELS", "PROBES", "SCALES", "run"]
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from ..bench.results import save_results
 from ._pos import (
     check_scale,
     count_correct,
@@ -37,7 +38,6 @@ from ._pos import (
     train_tagger,
     write_tagged,
 )
-from ._runs import save_results
 
 __all__ = ["BUCKETS", "SCALES", "run", "schemes"]
 

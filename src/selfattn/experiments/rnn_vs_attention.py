@@ -26,7 +26,6 @@ tests.
 from __future__ import annotations
 
 import json
-import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,8 +33,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..bench.results import save_results
+from ..bench.timing import interleaved, median
 from ._pos import check_scale, record
-from ._runs import save_results
 
 __all__ = ["SCALES", "RecallModel", "first_equals_last", "run", "time_layers", "train_recall"]
 
@@ -82,18 +82,9 @@ def time_layers(lengths: list[int], batch: int, width: int, heads: int, rounds: 
     rows = []
     for length in lengths:
         x = torch.randn(batch, length, width, requires_grad=True)
-        fns = {n: _step(m, x) for n, m in models.items()}
-        for fn in fns.values():
-            for _ in range(warmup):
-                fn()
-        times: dict[str, list[float]] = {n: [] for n in fns}
-        for _ in range(rounds):
-            for n, fn in fns.items():
-                t0 = time.perf_counter()
-                fn()
-                times[n].append(time.perf_counter() - t0)
+        times = interleaved({n: _step(m, x) for n, m in models.items()}, rounds, warmup)
         for n, t in times.items():
-            rows.append({"length": length, "model": n, "median_ms": 1e3 * statistics.median(t),
+            rows.append({"length": length, "model": n, "median_ms": 1e3 * median(t),
                          "min_ms": 1e3 * min(t), "rounds": len(t)})
     return rows, params
 

@@ -14,13 +14,13 @@ images, its test accuracy in the JSON), and a sample grid is saved
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..bench.results import write_json
 from ..train.tasks.sagan import draw_pixel_attention, sample_grid, to_gan_images
 from ._runs import check_scale, torch_threads
 
@@ -117,7 +117,7 @@ def _run(out: Path, scale: str, seed: int, data_path) -> dict:
         "train_s": times,
         "wall_s": round(time.perf_counter() - started, 1),
     }
-    (out / "results.json").write_text(json.dumps(result, indent=2))
+    write_json(out / "results.json", result)
     _plot(curves, fid_train, out / "figure.png")
     draw_pixel_attention(gens["attention"], z_fixed[:4], out / "attention.png")
     result["figure"] = str(out / "figure.png")

@@ -31,16 +31,10 @@ from typing import Any
 
 import torch
 
-from ._runs import (
-    Stopwatch,
-    check_scale,
-    interleaved,
-    median,
-    peak_bytes,
-    run_record,
-    save_results,
-    torch_threads,
-)
+from ..bench.memory import peak_bytes
+from ..bench.results import save_results
+from ..bench.timing import interleaved, median
+from ._runs import Stopwatch, check_scale, run_record, torch_threads
 
 __all__ = ["ENCODERS", "SCALES", "run"]
 

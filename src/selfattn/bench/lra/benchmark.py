@@ -11,7 +11,6 @@ and draws the LRA chart and the crossover chart.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from ..results import write_json
 from .attention import LRA_ATTENTIONS
 from .harness import LRAScale, describe_tasks, run_lra, scale_by_name
 from .report import crossover_chart, lra_chart, markdown_table, table_rows, write_csv
@@ -105,7 +105,7 @@ def write_outputs(result: dict, out_dir: str | Path, *, json_name: str = "result
     out.mkdir(parents=True, exist_ok=True)
     lengths = result["scale"]["table_lengths"]
     paths = {"json": out / json_name, "chart": out / chart_name}
-    paths["json"].write_text(json.dumps(result, indent=2))
+    write_json(paths["json"], result)
     lra_chart(result["table"], lengths[-1], paths["chart"],
               title=f"PyTorch LRA, {result['scale']['name']} scale: score vs speed at L = {lengths[-1]} "
                     "(bubble area ~ peak memory vs full)")
@@ -113,14 +113,14 @@ def write_outputs(result: dict, out_dir: str | Path, *, json_name: str = "result
         paths["csv"] = write_csv(result["table"], out / csv_name)
     if crossover_json:
         paths["crossover_json"] = out / crossover_json
-        paths["crossover_json"].write_text(json.dumps(
+        write_json(paths["crossover_json"],
             {"what": "shortest sweep length from which each attention's forward + backward step of the "
                      "LRA model is faster than full (SDPA) at every longer length, and the interpolated "
                      "length where the time ratio crosses 1",
              "config": result["speed"]["config"], "machine": result["machine"],
              "crossover": result["crossover"],
              "speedup_vs_full": {n: {k: v["speedup_vs_full"] for k, v in r["lengths"].items()}
-                                 for n, r in result["speed"]["results"].items()}}, indent=2))
+                                 for n, r in result["speed"]["results"].items()}})
     if crossover_png:
         paths["crossover_png"] = crossover_chart(result["speed"], out / crossover_png)
     return {k: str(v) for k, v in paths.items()}

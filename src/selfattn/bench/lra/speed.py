@@ -6,7 +6,8 @@ byte sequences of each length in ``speed_lengths``, as in the LRA paper's Table 
 byte-level text model at 1K-4K). How, so that a shared machine's drift cannot decide:
 
 * Speed: at each length every attention's step runs round-robin inside the same rounds
-  (one warm-up step each, then ``speed_rounds`` rounds); the figure is the fastest round
+  (one warm-up step each, then ``speed_rounds`` rounds,
+  ``selfattn.bench.timing``); the figure is the fastest round
   (the least disturbed; the median is kept too), examples/s = batch / that time, and the
   ratio is to ``full`` in the same rounds.
 * Peak memory: on CUDA, ``torch.cuda.max_memory_allocated`` around one step. On CPU (Linux),
@@ -27,15 +28,14 @@ import gc
 import json
 import math
 import os
-import statistics
 import subprocess
 import sys
-import time
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
+from ..timing import interleaved, summarize
 from .harness import LRAScale, build_model
 from .text import BYTE_VOCAB
 
@@ -57,19 +57,6 @@ def step_function(name: str, scale: LRAScale, length: int, device: str = "cpu"):
             torch.cuda.synchronize()
 
     return model, step
-
-
-def _time_round_robin(steps: dict, rounds: int) -> dict[str, dict[str, float]]:
-    for step in steps.values():
-        step()  # warm-up: lazy initialisation, thread pools
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(rounds):
-        for name, step in steps.items():
-            t0 = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - t0)
-    return {n: {"min_s": min(t), "median_s": statistics.median(t), "rounds": len(t)}
-            for n, t in times.items()}
 
 
 # -- memory ---------------------------------------------------------------------------------
@@ -162,7 +149,7 @@ def speed_sweep(attentions: list[str], scale: LRAScale, device: str = "cpu", mem
     timing: dict[str, dict[str, dict]] = {n: {} for n in attentions}
     for length in lengths:
         steps = {n: step_function(n, scale, length, device)[1] for n in attentions}
-        for name, t in _time_round_robin(steps, scale.speed_rounds).items():
+        for name, t in summarize(interleaved(steps, scale.speed_rounds, warmup=1)).items():
             timing[name][str(length)] = t
         del steps
         gc.collect()
