@@ -33,7 +33,8 @@ from .heads import SetHead, VectorHead
 from .variants import needs_max_len
 
 __all__ = ["PATTERNS", "AttentionEncoder", "InputEmbedding", "SetModel", "attention_module",
-           "build_model", "pattern_mask", "pattern_object", "positional_module"]
+           "build_model", "packed_pattern_object", "packing_blocker", "pattern_mask", "pattern_object",
+           "positional_module"]
 
 PATTERNS = ("none", "window", "graph", "grid")
 
@@ -137,6 +138,51 @@ def pattern_object(pattern: str, length: int, *, window: int = 8, edge_index: to
         loops = torch.arange(nodes, device=edge_index.device).expand(2, nodes)
         return GraphPattern(torch.cat([edge_index, loops], 1), nodes, duplicates="merge")
     raise ValueError(f"pattern: expected one of {list(PATTERNS)}, got {pattern!r}")
+
+
+def packed_pattern_object(pattern: str, offsets: torch.Tensor, length: int, *, window: int = 8,
+                          edge_index: torch.Tensor | None = None, grids: torch.Tensor | None = None) -> Any:
+    """:func:`pattern_object` for the packed batch ``offsets`` (sets padded to ``length`` before).
+
+    Windows and grids are the same objects (``MultiHeadAttention`` applies them inside each
+    packed set); a graph is one ``GraphPattern`` over the ``N`` packed nodes, node ``i`` of set
+    ``b`` renumbered from ``b * length + i`` to ``offsets[b] + i``, with a self loop each.
+    """
+    if pattern != "graph":
+        return pattern_object(pattern, length, window=window, grids=grids)
+    from ..patterns import GraphPattern
+
+    if edge_index is None:
+        raise ValueError("edge_index: the 'graph' pattern needs the batch's edges")
+    nodes = int(offsets[-1])
+    starts = offsets.to(edge_index.device)
+    edges = starts[edge_index // length] + edge_index % length
+    loops = torch.arange(nodes, device=edge_index.device).expand(2, nodes)
+    return GraphPattern(torch.cat([edges, loops], 1), nodes, duplicates="merge")
+
+
+def packing_blocker(cfg: dict[str, Any], task: str = "set") -> str | None:
+    """Why a model config (``task`` = ``"vector"`` or ``"set"``) cannot run packed, or None.
+
+    Packed = the encoder sees only the real vectors, ``(N, d)`` with offsets, and attention
+    runs per set through ``varlen_attention`` (or the pattern's packed kernel). Pretrained
+    encoders pack inside themselves; the baselines and the approximate variants (which pad
+    every set again inside each layer) have no packed path; a ``[CLS]`` vector in front
+    (``pooling=first``) attends to every vector, outside the pattern of a windowed set.
+    """
+    kind = cfg.get("kind", "transformer")
+    if kind == "pretrained":
+        return None
+    if kind != "transformer":
+        return f"model.kind={kind!r} has no packed path (transformer and pretrained only)"
+    attention = cfg.get("attention", "full")
+    if attention not in ("full", "mha"):
+        return (f"model.attention={attention!r} is an approximate variant, which pads every set again "
+                f"inside each layer; only full attention runs packed")
+    if task == "set" and cfg.get("pooling") == "first" and cfg.get("pattern", "none") != "none":
+        return (f"model.pattern={cfg.get('pattern')!r} with model.pooling='first': the [CLS] vector in "
+                f"front attends to every vector (a dense mask, not the pattern)")
+    return None
 
 
 # -- modules ------------------------------------------------------------------------
@@ -273,6 +319,24 @@ class AttentionEncoder(nn.Module):
                                     for i in range(b)]) for w in weights]
         return (h, weights) if return_weights else h
 
+    def forward_packed(self, h: torch.Tensor, offsets: torch.Tensor, *, pattern: Any = None,
+                       flatten: bool = False) -> torch.Tensor:
+        """Packed ``h (N, d)`` with set ``offsets (B + 1,)`` -> ``(N, d)``: input positions restart
+        in every set, each layer attends per set (``varlen_attention``, or ``pattern``'s packed
+        kernel: a window or grid inside each set). ``flatten``: the layers see one set of ``N``
+        vectors (a graph pattern over the packed nodes keeps the sets apart; relative positions
+        inside a set are unchanged)."""
+        if self.inputs is not None:
+            h = self.inputs(h, offsets)
+        if flatten:
+            offsets = offsets.new_tensor([0, h.shape[0]])
+        kw: dict[str, Any] = {"offsets": offsets}
+        if pattern is not None:
+            kw["pattern"] = pattern
+        for layer in self.layers:
+            h = layer(h, **kw)
+        return self.norm(h)
+
 
 class SetModel(nn.Module):
     """embedding -> encoder -> head, for per-vector (``task="vector"``) or per-set outputs.
@@ -280,12 +344,23 @@ class SetModel(nn.Module):
     ``forward(x, mask, edge_index=None, grids=None, return_weights=False)``. With
     ``cls=True`` a learned vector is put in front of every set (read by ``first`` pooling).
     Regression outputs are de-standardised with the ``target_mean``/``target_std`` buffers.
+
+    ``packed=True`` (``trainer.packed``): the padding is removed once after the embeddings,
+    the encoder runs on the ``(N, d)`` real vectors (:meth:`AttentionEncoder.forward_packed`)
+    and the result is padded once for the head (a per-vector head runs packed and only its
+    outputs are padded; padded slots hold zeros). The same values on real vectors as the
+    padded path, which is kept for ``return_weights=True`` (the attention maps of reports)
+    and for ``sparse=False``.
     """
 
     def __init__(self, embed: nn.Module, encoder: nn.Module, head: nn.Module, task: str,
                  width: int, pattern: str = "none", window: int = 8, cls: bool = False,
-                 outputs: int = 1) -> None:
+                 outputs: int = 1, packed: bool = False) -> None:
         super().__init__()
+        if packed and not isinstance(encoder, AttentionEncoder):
+            raise ValueError(f"packed: expected an AttentionEncoder to run packed, got "
+                             f"{type(encoder).__name__}")
+        self.packed = packed
         self.embed, self.encoder, self.head = embed, encoder, head
         self.task, self.pattern, self.window = task, pattern, window
         # patterns go to the attention as pattern objects (sparse kernels where faster); False:
@@ -302,6 +377,8 @@ class SetModel(nn.Module):
         b, length = h.shape[:2]
         if mask is None:
             mask = torch.ones(b, length, dtype=torch.bool, device=h.device)
+        if self.packed and self.sparse and not return_weights:
+            return self._forward_packed(h, mask, edge_index, grids)
         attn_mask, extra = None, {}
         if (self.sparse and self.cls is None and self.pattern != "none"
                 and getattr(self.encoder, "takes_patterns", False)):
@@ -324,6 +401,24 @@ class SetModel(nn.Module):
         else:
             out = self.head(h, mask)
         return (out, weights) if return_weights else out
+
+    def _forward_packed(self, h: torch.Tensor, mask: torch.Tensor, edge_index: torch.Tensor | None,
+                        grids: torch.Tensor | None) -> torch.Tensor:
+        from ..varlen import pack, pad
+
+        b, length = h.shape[:2]
+        pattern = None
+        if self.cls is not None:
+            h = torch.cat([self.cls.to(h.dtype).expand(b, 1, -1), h], 1)
+            mask = torch.cat([mask.new_ones(b, 1), mask], 1)
+        values, offsets = pack(h, mask=mask)
+        if self.pattern != "none":
+            pattern = packed_pattern_object(self.pattern, offsets, length, window=self.window,
+                                            edge_index=edge_index, grids=grids)
+        out = self.encoder.forward_packed(values, offsets, pattern=pattern, flatten=self.pattern == "graph")
+        if self.task == "vector":
+            return pad(self.head(out), offsets, max_len=length)[0]
+        return self.head(pad(out, offsets, max_len=h.shape[1])[0], mask)
 
     def denormalize(self, out: torch.Tensor) -> torch.Tensor:
         """Regression outputs in the target's own units."""
@@ -369,4 +464,10 @@ def build_model(cfg: dict[str, Any], spec: dict[str, Any]) -> SetModel:
         raise ValueError(f"spec['task']: expected 'vector' or 'set' (seq2seq: selfattn.nn.seq2seq), "
                          f"got {task!r}")
     pattern = cfg.get("pattern", "none") if kind == "transformer" else "none"
-    return SetModel(embed, encoder, head, task, width, pattern, int(cfg.get("window", 8)), cls, outputs)
+    packed = bool(cfg.get("packed", False))
+    if packed:
+        reason = packing_blocker(cfg, task)
+        if reason:
+            raise ValueError(f"packed: {reason}")
+    return SetModel(embed, encoder, head, task, width, pattern, int(cfg.get("window", 8)), cls, outputs,
+                    packed=packed and kind == "transformer")

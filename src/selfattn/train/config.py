@@ -308,11 +308,11 @@ def _packed_blocker(cfg: dict, task) -> str | None:
     """Why this config's model cannot run packed (``trainer.packed``), or None."""
     if task.kind == "seq2seq" or hasattr(task, "build_model") or hasattr(task, "fit"):
         return f"task {task.name!r} builds a model of its own, which has no packed path"
-    if cfg["trainer"].get("sequence_parallel", 1) != 1:
+    if cfg.get("trainer", {}).get("sequence_parallel", 1) != 1:
         return "trainer.sequence_parallel > 1 shards padded batches along time"
     from ..nn.model import packing_blocker
 
-    return packing_blocker(cfg["model"])
+    return packing_blocker(cfg["model"], task.kind)
 
 
 def _check_packed(cfg: dict, task) -> None:
@@ -332,7 +332,7 @@ def packed_training(cfg: dict) -> bool:
     packing faster) when the model can be packed."""
     from .tasks import get_task
 
-    value = cfg["trainer"].get("packed", "auto")
+    value = cfg.get("trainer", {}).get("packed", "auto")
     if value != "auto":
         return bool(value)
     task = get_task(cfg["task"])

@@ -37,7 +37,9 @@ def build_task_model(cfg: dict, spec: dict) -> torch.nn.Module:
 
         return build_seq2seq(model_cfg, spec)
     from ..nn.model import build_model
+    from .config import packed_training
 
+    model_cfg["packed"] = packed_training(cfg)  # trainer.packed, auto resolved per task
     return build_model(model_cfg, spec)
 
 
