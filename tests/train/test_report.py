@@ -38,3 +38,22 @@ def test_report_command_names_a_missing_run(tmp_path, capsys):
     assert "RUN" in err and "nowhere" in err and "results.json" in err
     with pytest.raises(FileNotFoundError, match=r"expected .*results.json \(a finished run\)"):
         collect([tmp_path])
+
+
+def test_every_task_has_a_headline_and_percent_metrics_read_as_percent(tmp_path):
+    """A detection or speech run is shown with its own metric and target, never as a bare '—'."""
+    detr = _run(tmp_path / "detr", "detr", {"test_map": 0.58, "test_map_50": 0.761, "test_loss": 2.0})
+    asr = _run(tmp_path / "asr", "asr", {"test_loss": 0.6, "test_cer": 0.146, "test_seen_voices_cer": 0.11})
+    sagan = _run(tmp_path / "sagan", "sagan", {"test_loss": 1.0, "test_fid": 215.0})
+    table = markdown(collect([detr, asr, sagan])).splitlines()
+    assert "| detr | `selfattn train detr` | 3 | 1.5 min | mAP@0.5 0.761 | ≥ 0.7 | yes |" in table
+    assert "| asr | `selfattn train asr` | 3 | 1.5 min | CER, held-out voices 14.60% | ≤ 15.0% | yes |" in table
+    assert "| sagan | `selfattn train sagan` | 3 | 1.5 min | fid 215 | — | — |" in table
+
+
+def test_keep_copies_the_curve_with_the_results(tmp_path):
+    run = _run(tmp_path / "r", "polblogs", {"test_acc": 0.9})
+    (run / "metrics.csv").write_text("epoch,val_acc\n0,0.5\n")
+    (run / "best.safetensors").write_bytes(b"x")
+    kept = keep(collect([run]), tmp_path / "kept")[0]
+    assert sorted(p.name for p in kept.iterdir()) == ["config.yaml", "metrics.csv", "results.json"]

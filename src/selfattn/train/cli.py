@@ -275,7 +275,7 @@ def add_subparsers(subparsers) -> None:
     rep.add_argument("runs", nargs="+", metavar="RUN", help="run directories")
     rep.add_argument("--out", help="write the table here instead of standard output")
     rep.add_argument("--keep", metavar="DIR",
-                     help="copy each run's results.json and config.yaml to DIR/<run>/")
+                     help="copy each run's results.json, config.yaml and metrics.csv to DIR/<run>/")
     rep.set_defaults(func=_report_runs)
 
 

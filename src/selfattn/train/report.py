@@ -2,9 +2,9 @@
 
 ``selfattn report RUN... [--out FILE] [--keep DIR]`` prints (or writes) a Markdown table with,
 for each run, the command that made it, the seed, the wall time, the headline test metric and
-whether it meets its preset's target. ``--keep DIR`` copies each run's ``results.json`` and
-``config.yaml`` into ``DIR/<run name>/`` so the figures can be committed without the
-checkpoints.
+whether it meets its preset's target. ``--keep DIR`` copies each run's ``results.json``,
+``config.yaml`` and ``metrics.csv`` (the per-epoch curve) into ``DIR/<run name>/`` so the figures
+can be committed without the checkpoints.
 """
 
 from __future__ import annotations
@@ -33,7 +33,12 @@ class Target:
         return f"{'≥' if self.higher_is_better else '≤'} {self._fmt(self.goal)}"
 
     def _fmt(self, value: float) -> str:
-        return f"{100 * value:.1f}%" if self.metric.endswith("_acc") else f"{value:.3g}"
+        return f"{100 * value:.1f}%" if _percent(self.metric) else f"{value:.3g}"
+
+
+def _percent(metric: str) -> bool:
+    """Accuracies and error rates read as percentages."""
+    return metric.endswith(("_acc", "_cer", "_wer"))
 
 
 # The training issue's targets, by preset, for self-attention models (the "pos" preset is the main
@@ -50,6 +55,10 @@ TARGETS: dict[str, Target] = {
     "freesolv": Target("test_rmse", 1.5, higher_is_better=False, label="RMSE (kcal/mol)"),
     "polblogs": Target("test_acc", 0.94, label="node accuracy"),
     "fashion-mnist": Target("test_acc", 0.90, label="accuracy"),
+    "fashion-mnist-conv": Target("test_acc", 0.91, label="accuracy"),
+    "phonemes": Target("test_acc", 0.85, label="frame accuracy, held-out voices"),
+    "asr": Target("test_cer", 0.15, higher_is_better=False, label="CER, held-out voices"),
+    "detr": Target("test_map_50", 0.70, label="mAP@0.5"),
     "translate": Target("test_bleu", 15.0, label="BLEU"),
 }
 
@@ -75,9 +84,16 @@ def _headline(row: dict) -> tuple[str, float | None]:
     results, target = row["results"], row["target"]
     if target is not None and isinstance(results.get(target.metric), (int, float)):
         return target.metric, float(results[target.metric])
-    for key in ("test_acc", "test_auroc", "test_rmse", "test_bleu", "test_f1", "test_loss"):
+    for key in ("test_acc", "test_auroc", "test_rmse", "test_bleu", "test_f1", "test_cer", "test_map_50"):
         if isinstance(results.get(key), (int, float)):
             return key, float(results[key])
+    # any other task: its first test metric other than the loss (a new task is never shown as "—")
+    for key, value in results.items():
+        if key.startswith("test_") and key != "test_loss" and isinstance(value, (int, float)) \
+                and not isinstance(value, bool):
+            return key, float(value)
+    if isinstance(results.get("test_loss"), (int, float)):
+        return "test_loss", float(results["test_loss"])
     return "", None
 
 
@@ -87,7 +103,7 @@ def markdown(rows: list[dict]) -> str:
     for row in rows:
         r, target = row["results"], row["target"]
         key, value = _headline(row)
-        shown = "—" if value is None else (f"{100 * value:.2f}%" if key.endswith("_acc") else f"{value:.4g}")
+        shown = "—" if value is None else (f"{100 * value:.2f}%" if _percent(key) else f"{value:.4g}")
         label = target.label if target is not None and key == target.metric else key.removeprefix("test_")
         goal = target.describe() if target is not None and key == target.metric else "—"
         met = "—" if goal == "—" or value is None else ("yes" if target.met(value) else "**no**")
@@ -128,12 +144,12 @@ def _flat(tree: dict, prefix: str = "") -> dict:
 
 
 def keep(rows: list[dict], folder: str | Path) -> list[Path]:
-    """Copy each run's ``results.json`` and ``config.yaml`` to ``folder/<run name>/``."""
+    """Copy each run's ``results.json``, ``config.yaml`` and ``metrics.csv`` to ``folder/<run name>/``."""
     kept = []
     for row in rows:
         target = Path(folder) / row["name"]
         target.mkdir(parents=True, exist_ok=True)
-        for name in ("results.json", "config.yaml"):
+        for name in ("results.json", "config.yaml", "metrics.csv"):
             if (row["folder"] / name).is_file():
                 shutil.copyfile(row["folder"] / name, target / name)
         kept.append(target)
