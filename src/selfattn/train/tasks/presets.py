@@ -17,12 +17,17 @@ PRESETS: dict[str, dict] = {
     # the 3 words on each side (truncated self-attention: 95.8% validation against 94.4% for full).
     "pos": {
         "task": "pos",
-        "data": {"corpus": "wsj", "glove": 100000},
+        # each word's spelling through a character CNN (chars) and a quarter of the training words
+        # replaced by <unk> (word_dropout), so the 14% of test words never seen in the 801 training
+        # sentences are tagged from their spelling (session 7: 95.13% / 95.38%, seeds 0 / 1)
+        "data": {"corpus": "wsj", "glove": 100000, "chars": 16, "word_dropout": 0.25},
         "model": {"width": 128, "depth": 2, "heads": 4, "ff": 256, "dropout": 0.2, "positional": "rope",
                   "pattern": "window", "window": 3},
         "optim": {"lr": 0.002, "warmup_steps": 50},
-        # no time limit: on a loaded machine it cut runs short, so the figure depended on the load
-        "trainer": {"max_epochs": 40, "patience": 10, "batch_size": 16, **_SMALL},
+        # no time limit: on a loaded machine it cut runs short, so the figure depended on the load;
+        # patience = max_epochs: the cosine schedule always anneals (with patience 10 seed 1 stopped
+        # at epoch 20, before it did: 94.66%)
+        "trainer": {"max_epochs": 40, "patience": 40, "batch_size": 16, **_SMALL},
     },
     "pos-oanc": {
         "task": "pos",
