@@ -203,6 +203,31 @@ def _positive(key: str, value: Any, allow_none: bool = False) -> None:
         raise ConfigError(f"{key}: expected a positive number, got {value!r}")
 
 
+# trainer keys that hold for every task, Lightning's loop or a task's own
+_ANY_LOOP = ("num_threads", "progress", "packed", "sequence_parallel")
+
+
+def _check_own_loop(t: dict, task) -> None:
+    """A task that trains in its own loop (``fit``: DETR, SAGAN, the conv-stem image models) reads
+    only the trainer keys it names in ``loop_trainer_keys``; any other trainer key changed from its
+    default would be ignored without a word (``trainer.limit_train_batches=40`` still trained
+    every batch), so it is refused, naming the keys that work."""
+    honoured = getattr(task, "loop_trainer_keys", None)
+    if not hasattr(task, "fit") or honoured is None:
+        return
+    for key, default in DEFAULTS["trainer"].items():
+        if key in honoured or key in _ANY_LOOP or t.get(key) == default:
+            continue
+        raise ConfigError(f"trainer.{key}: task {task.name!r} trains in its own loop, which does not "
+                          f"use it (expected the default {_shown(default)}, got {_shown(t.get(key))}); its loop "
+                          f"reads trainer.{', trainer.'.join(honoured)}")
+
+
+def _shown(value) -> str:
+    """A value as it is written in a config or an override (``null``, not ``None``)."""
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+
+
 def check_config(cfg: dict) -> None:
     """Raise ``ConfigError`` for anything that would fail later (see the module doc)."""
     from ..nn.heads import POOLINGS
@@ -253,6 +278,7 @@ def check_config(cfg: dict) -> None:
                           f"to null), got {t['batch_size']!r} and {t['max_tokens']!r}")
     _check_sequence_parallel(cfg, task)
     _check_packed(cfg, task)
+    _check_own_loop(cfg["trainer"], task)
     task.check_data(cfg["data"])
     if hasattr(task, "check_model"):  # the model keys a task adds (model_defaults)
         task.check_model(m)

@@ -32,7 +32,7 @@ import torch
 import yaml
 
 from .checkpoint import load_weights, save_weights
-from .config import check_config
+from .config import ConfigError, check_config
 from .evaluate import evaluate
 from .loading import build_task_model, load_run, split_fingerprint, trained_config
 from .predictor import predict
@@ -62,6 +62,10 @@ def train(cfg: dict, resume: str | Path | None = None, log: Callable[[str], None
         return _train_in(cfg, Path(worker), False, log)
     if resume:
         folder = Path(resume)
+        if hasattr(get_task(cfg["task"]), "fit"):
+            raise ConfigError(f"--resume {folder}: task {cfg['task']!r} trains in its own loop, which keeps "
+                              "no checkpoint to continue from; start a new run (its weights and "
+                              "metrics.csv stay in the old directory)")
         check_resumable(folder)
         set_status(folder, "running")
         made = False

@@ -57,6 +57,9 @@ class DetectionTask(Task):
                    "are placed on generated canvases.")
     name = "detr"
     kind = "set"
+    # the trainer keys its own loop (fit) reads; config refuses any other trainer key changed
+    # from its default, instead of ignoring it (num_threads and progress hold for every task)
+    loop_trainer_keys = ("max_epochs", "batch_size", "max_time_s", "gradient_clip_val")
     modality = "images"
     patterns = ("none",)
     model_kinds = ("transformer",)

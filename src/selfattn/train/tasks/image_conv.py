@@ -57,6 +57,9 @@ class ConvImageTask(Task):
                    "idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz (gzip or plain).")
     name = "image-conv"
     kind = "set"
+    # the trainer keys its own loop (fit) reads; config refuses any other trainer key changed
+    # from its default, instead of ignoring it (num_threads and progress hold for every task)
+    loop_trainer_keys = ("max_epochs", "batch_size", "max_time_s", "gradient_clip_val")
     modality = "images"
     patterns = ("none", "grid")  # "grid" lets the config check accept model.kind=cnn2d (images)
     model_kinds = ("transformer", "cnn2d")

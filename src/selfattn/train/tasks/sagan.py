@@ -110,6 +110,9 @@ class SaganTask(Task):
                    "idx3-ubyte.gz and their labels, gzip or plain).")
     name = "sagan"
     kind = "set"
+    # the trainer keys its own loop (fit) reads; config refuses any other trainer key changed
+    # from its default, instead of ignoring it (num_threads and progress hold for every task)
+    loop_trainer_keys = ("max_epochs", "batch_size", "max_time_s")
     modality = "images"
     patterns = ("none", "grid")  # "grid" lets the config check accept model.kind=cnn2d (the plain GAN)
     model_kinds = ("transformer", "cnn2d")
