@@ -30,7 +30,7 @@ def _lra(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     tasks = tuple(args.tasks) if args.tasks else None
     result = run_benchmark(scale, args.attention, seed=args.seed, tasks=tasks, device=args.device,
-                           memory=not args.no_memory)
+                           memory=not args.no_memory, progress=getattr(args, "verbosity", 0) >= 0)
     print()
     print(result["markdown"])
     if args.out:
