@@ -219,8 +219,8 @@ def _check_own_loop(t: dict, task) -> None:
         if key in honoured or key in _ANY_LOOP or t.get(key) == default:
             continue
         raise ConfigError(f"trainer.{key}: task {task.name!r} trains in its own loop, which does not "
-                          f"use it (expected the default {_shown(default)}, got {_shown(t.get(key))}); its loop "
-                          f"reads trainer.{', trainer.'.join(honoured)}")
+                          f"use it (expected the default {_shown(default)}, got {_shown(t.get(key))}); "
+                          f"its loop reads trainer.{', trainer.'.join(honoured)}")
 
 
 def _shown(value) -> str:
