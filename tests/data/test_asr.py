@@ -151,3 +151,34 @@ def test_own_folder_loads_without_split_column(tmp_path):
     assert corpus.features[0].shape == (frame_count(16000), 80) and corpus.samples_16k == [16000, 16000]
     assert not (tmp_path / "features-80.pt").exists()          # nothing written into a user's folder
     assert torch.isfinite(corpus.features[1]).all()
+
+
+def test_more_training_sentences_keep_the_smaller_corpus_as_a_prefix(tmp_path):
+    """``train_before=n``: the corpus of ``train=n`` is the first lines and files of the corpus
+    with all training sentences; the extra ones come after the held-out utterances. Each
+    corpus is spoken in a fresh interpreter (eSpeak NG's state runs on between utterances)."""
+    import filecmp
+    import subprocess
+    import sys
+
+    _espeak()
+    script = ("import sys\n"
+              "from selfattn.data.asr import generate_asr_corpus\n"
+              f"generate_asr_corpus(sys.argv[1], {SENTENCES!r}, validation=1, test=1,\n"
+              "    train=None if sys.argv[2] == 'all' else int(sys.argv[2]), train_before=2,\n"
+              "    train_voices=['en-us+m1', 'en-us+f2'], dev_voices=['en-us+f1'], test_voices=['en-us+f3'])\n")
+    for name, train in (("small", "2"), ("all", "all")):
+        subprocess.run([sys.executable, "-c", script, str(tmp_path / name), train], check=True)
+    small = (tmp_path / "small" / "manifest.tsv").read_text(encoding="utf-8").splitlines()
+    full = (tmp_path / "all" / "manifest.tsv").read_text(encoding="utf-8").splitlines()
+    assert len(small) == 1 + 2 + 1 + 1 + 1 and len(full) == len(small) + 2
+    assert full[: len(small)] == small
+    assert [line.split("\t")[1] for line in full[1:]] == ["train"] * 2 + ["validation", "test", "test-seen"] + [
+        "train"] * 2
+    for line in small[1:]:
+        name = line.split("\t")[0]
+        assert filecmp.cmp(tmp_path / "small" / name, tmp_path / "all" / name, shallow=False)
+    extra = {line.split("\t")[5] for line in full[len(small):]}
+    assert extra.isdisjoint(line.split("\t")[5] for line in small[1:])
+    with pytest.raises(ValueError, match="train_before: expected None or an integer >= 0, got -1"):
+        generate_asr_corpus(tmp_path / "bad", SENTENCES, validation=1, test=1, train_before=-1)

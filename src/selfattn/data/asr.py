@@ -164,12 +164,19 @@ def generate_asr_corpus(folder: str | Path, sentences: Sequence[str], *, validat
                         test: int = 150, train: int | None = None, train_voices: Sequence[str] = TRAIN_VOICES,
                         dev_voices: Sequence[str] = DEV_VOICES, test_voices: Sequence[str] = TEST_VOICES,
                         rates: tuple[int, int] = (140, 200), pitches: tuple[int, int] = (30, 70),
-                        seed: int = 0) -> Path:
+                        seed: int = 0, train_before: int | None = None) -> Path:
     """Speak ``sentences`` into ``folder`` (``NNNNN.wav``, 16 kHz 16-bit, + ``manifest.tsv``;
     module doc): ``validation`` and ``test`` sentences held out, ``train`` (default: all the
     rest) for training. Same arguments, same corpus (sentences, voices, rates and pitches
-    drawn from ``seed``). The synthesiser's 22,050 Hz audio is resampled to 16 kHz; the
-    alignment is in seconds, so it holds at any rate."""
+    drawn from ``seed``), when spoken in a fresh interpreter: eSpeak NG's state (its pitch
+    flutter) runs on from one utterance to the next. The synthesiser's 22,050 Hz audio is
+    resampled to 16 kHz; the alignment is in seconds, so it holds at any rate.
+
+    ``train_before``: how many training sentences are spoken before the held-out ones
+    (default: all); the rest come after them. The corpus of ``train=n`` is then the first
+    lines and files of the corpus with more training sentences and the same
+    ``train_before=n``: every held-out utterance (voice, rate, pitch, audio) is the same in
+    both, and ``data.train_utterances=n`` trains on the smaller corpus's sentences."""
     import soundfile
 
     from .espeak import Espeak, spoken_phonemes
@@ -177,6 +184,8 @@ def generate_asr_corpus(folder: str | Path, sentences: Sequence[str], *, validat
     if len(sentences) <= validation + test:
         raise ValueError(f"sentences: expected more than validation + test = {validation + test}, "
                          f"got {len(sentences)}")
+    if train_before is not None and (isinstance(train_before, bool) or train_before < 0):
+        raise ValueError(f"train_before: expected None or an integer >= 0, got {train_before!r}")
     overlap = (set(train_voices) & set(test_voices)) | (set(dev_voices) & set(test_voices))
     if overlap:
         raise ValueError(f"test_voices: expected voices held out from training and development, "
@@ -189,8 +198,11 @@ def generate_asr_corpus(folder: str | Path, sentences: Sequence[str], *, validat
     rng.shuffle(order)
     val_s, test_s = order[:validation], order[validation:validation + test]
     train_s = order[validation + test:] if train is None else order[validation + test:][:train]
-    plan = ([("train", s, train_voices) for s in train_s] + [("validation", s, dev_voices) for s in val_s]
-            + [("test", s, test_voices) for s in test_s] + [("test-seen", s, train_voices) for s in test_s])
+    first = len(train_s) if train_before is None else train_before
+    plan = ([("train", s, train_voices) for s in train_s[:first]]
+            + [("validation", s, dev_voices) for s in val_s]
+            + [("test", s, test_voices) for s in test_s] + [("test-seen", s, train_voices) for s in test_s]
+            + [("train", s, train_voices) for s in train_s[first:]])
     rows = ["\t".join(MANIFEST_COLUMNS)]
     for number, (split, text, voices) in enumerate(plan):
         voice, rate, pitch = rng.choice(voices), rng.randint(*rates), rng.randint(*pitches)
