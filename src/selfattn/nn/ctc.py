@@ -15,8 +15,9 @@ convolutions over time cut 100 frames a second to 25, and the encoder's truncate
   attention variant, positional scheme, ``pattern="window"``) -> linear -> log-probs
   ``(B, T', V + 1)``, blank = id 0.
 * :func:`greedy_decode` (best path: argmax per frame, merge repeats, drop blanks) and
-  :func:`beam_decode` (CTC prefix beam search, Hannun et al. 2014, without a language
-  model: each prefix keeps the probability of its paths ending in blank and in non-blank).
+  :func:`beam_decode` (CTC prefix beam search, Hannun et al. 2014: each prefix keeps the
+  probability of its paths ending in blank and in non-blank; optionally fused with a
+  character n-gram, :mod:`selfattn.nn.char_lm`).
 """
 
 from __future__ import annotations
@@ -138,16 +139,18 @@ class CTCModel(nn.Module):
                           reduction="mean", zero_infinity=True)
 
     @torch.no_grad()
-    def transcribe(self, x: torch.Tensor, mask: torch.Tensor | None = None, beam_size: int = 1
-                   ) -> list[list[int]]:
-        """Symbol ids per set (blank-free): greedy for ``beam_size=1``, else prefix beam search."""
+    def transcribe(self, x: torch.Tensor, mask: torch.Tensor | None = None, beam_size: int = 1,
+                   **fusion: Any) -> list[list[int]]:
+        """Symbol ids per set (blank-free): greedy for ``beam_size=1``, else prefix beam search
+        (``fusion``: :func:`beam_decode`'s ``lm``, ``lm_weight``, ``length_bonus``)."""
         if mask is None:
             mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
         log_probs = self(x, mask)
         lengths = self.output_lengths(mask)
         if beam_size == 1:
             return greedy_decode(log_probs, lengths)
-        return [beam_decode(log_probs[b, : int(n)], beam_size) for b, n in enumerate(lengths.tolist())]
+        return [beam_decode(log_probs[b, : int(n)], beam_size, **fusion)
+                for b, n in enumerate(lengths.tolist())]
 
 
 def greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor | None = None) -> list[list[int]]:
@@ -172,15 +175,28 @@ def _logadd(a: float, b: float) -> float:
     return m + math.log1p(math.exp(-abs(a - b)))
 
 
-def beam_decode(log_probs: torch.Tensor, beam_size: int = 8, prune: float = -12.0) -> list[int]:
+def beam_decode(log_probs: torch.Tensor, beam_size: int = 8, prune: float = -12.0, *, lm=None,
+                lm_weight: float = 0.0, length_bonus: float = 0.0) -> list[int]:
     """CTC prefix beam search over one set's ``(T, V)`` log-probs: the prefix with the highest
     total probability over all its paths among ``beam_size`` kept each frame (symbols below
     ``prune`` log-probability at a frame are not tried). Never worse than greedy in that
-    total when the beam holds the greedy prefix's ancestors."""
+    total when the beam holds the greedy prefix's ancestors.
+
+    Shallow fusion (Hannun et al. 2014): with ``lm`` (a :class:`~selfattn.nn.char_lm.CharNgram`
+    over the same ids) prefixes are ranked by ``log P_ctc + lm_weight * log P_lm + length_bonus
+    * len``, the LM scoring each symbol as it is appended and the end of the sentence at the
+    last frame. ``lm_weight = length_bonus = 0`` ranks by ``log P_ctc`` alone: the plain search,
+    to the bit."""
     if beam_size < 1:
         raise ValueError(f"beam_size: expected >= 1, got {beam_size}")
     lp = log_probs.double().cpu()
+    fused = lm is not None
     beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, -math.inf)}  # (p_blank, p_symbol)
+    lm_score: dict[tuple[int, ...], float] = {(): 0.0}  # log P_lm of each prefix's symbols
+
+    def rank(prefix: tuple[int, ...], pb: float, ps: float) -> float:
+        return _logadd(pb, ps) + lm_weight * lm_score[prefix] + length_bonus * len(prefix)
+
     for t in range(lp.shape[0]):
         row = lp[t]
         candidates = [int(v) for v in torch.nonzero(row > prune).flatten()] or [int(row.argmax())]
@@ -194,6 +210,8 @@ def beam_decode(log_probs: torch.Tensor, beam_size: int = 8, prune: float = -12.
                     entry[0] = _logadd(entry[0], total + p)
                     continue
                 extended = (*prefix, v)
+                if extended not in lm_score:
+                    lm_score[extended] = lm_score[prefix] + (lm.log_probs(prefix)[v] if fused else 0.0)
                 entry = nxt[extended]
                 if prefix and prefix[-1] == v:  # a repeat needs a blank in between
                     entry[1] = _logadd(entry[1], pb + p)
@@ -201,9 +219,10 @@ def beam_decode(log_probs: torch.Tensor, beam_size: int = 8, prune: float = -12.
                     same[1] = _logadd(same[1], ps + p)
                 else:
                     entry[1] = _logadd(entry[1], total + p)
-        ranked = sorted(nxt.items(), key=lambda kv: _logadd(*kv[1]), reverse=True)[:beam_size]
+        ranked = sorted(nxt.items(), key=lambda kv: rank(kv[0], *kv[1]), reverse=True)[:beam_size]
         beams = {k: (v[0], v[1]) for k, v in ranked}
-    best = max(beams.items(), key=lambda kv: _logadd(*kv[1]))
+    end = {k: lm_weight * lm.log_probs(k)[0] if fused else 0.0 for k in beams}  # 0: the LM's end slot
+    best = max(beams.items(), key=lambda kv: rank(kv[0], *kv[1]) + end[kv[0]])
     return list(best[0])
 
 
