@@ -61,7 +61,7 @@ def test_ddp_with_two_cpu_processes(data_files, tmp_path):
     env.pop("LOCAL_RANK", None)
     command = [sys.executable, "-m", "selfattn.train.cli", "train", "pos", *TINY, f"run.dir={run}",
                f"data.path={data_files['pos']}", "data.glove=0", "trainer.max_epochs=2", "trainer.batch_size=8",
-               "--devices", "2", "--strategy", "ddp", "--quiet"]
+               "--devices", "2", "--strategy", "ddp"]  # not -q: it hides Lightning's INFO lines
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "GLOBAL_RANK: 1, MEMBER: 2/2" in done.stdout + done.stderr
