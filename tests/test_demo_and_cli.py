@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+import pytest
 
 from selfattn.cli import main
 from selfattn.demo import DemoConfig, run_demo
@@ -26,13 +29,120 @@ def test_cli_kernels_lists_the_dispatch_order(capsys):
 
 
 def test_cli_experiment_writes_json(tmp_path, capsys):
-    assert main(["experiment", "attention-is-a-cnn", "--out", str(tmp_path)]) == 0
-    printed = json.loads(capsys.readouterr().out)
+    assert main(["experiment", "attention-is-a-cnn", "--out", str(tmp_path), "-q"]) == 0
+    quiet = capsys.readouterr()
+    printed = json.loads(quiet.out)
     assert printed["exact_at_alpha_64"] is True
     assert (tmp_path / "results.json").exists() and (tmp_path / "figure.png").exists()
+    assert main(["experiment", "attention-is-a-cnn", "--out", str(tmp_path), "-v"]) == 0
+    verbose = capsys.readouterr()
+    assert json.loads(verbose.out) == printed       # the result is the same; -v adds lines on stderr
+    assert "DEBUG selfattn.cli" in verbose.err and "DEBUG" not in quiet.err
 
 
 def test_cli_viz_positional_writes_png(tmp_path):
     out = tmp_path / "pos.png"
     assert main(["viz", "positional", str(out), "--length", "32", "--dim", "16"]) == 0
     assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+# -- -q/--quiet and -v/--verbose on every command ------------------------------------------
+def _parsers(parser, path=("selfattn",)):
+    """Every parser under ``parser`` with its command path: the commands and their sub-commands."""
+    import argparse
+
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from _parsers(child, (*path, name))
+
+
+def test_every_command_and_subcommand_takes_quiet_and_verbose():
+    from selfattn.cli import build_parser
+
+    walked = list(_parsers(build_parser()))[1:]
+    assert {p[1] for p, _ in walked} >= {"demo", "kernels", "experiment", "data", "train", "eval", "predict",
+                                        "report", "bench", "viz", "embed"}
+    assert {p[-1] for p, _ in walked} >= {"list", "get", "lra", "attention", "positional", "embeddings", "costs"}
+    for path, parser in walked:
+        options = parser._option_string_actions
+        for flag in ("-q", "--quiet", "-v", "--verbose"):
+            assert flag in options, f"{' '.join(path)} has no {flag}"
+        assert options["-q"].const == -1 and options["-v"].const == 1
+
+
+def _tagged(path: Path) -> Path:
+    nouns, verbs = ["dog", "cat", "house", "book"], ["sees", "likes", "opens"]
+    lines = [f"the/DT {nouns[i % 4]}/NN {verbs[i % 3]}/VBZ a/DT {nouns[(i + 1) % 4]}/NN ./." for i in range(24)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+TINY_POS = ["model.width=16", "model.heads=2", "model.depth=1", "model.ff=32", "trainer.num_threads=1",
+            "run.plots=false", "trainer.max_epochs=2", "trainer.batch_size=8", "data.glove=0"]
+
+
+@pytest.fixture(scope="module")
+def tiny_pos(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("verbosity")
+    run = folder / "run"
+    assert main(["train", "pos", *TINY_POS, f"data.path={_tagged(folder / 'tagged.txt')}",
+                 f"run.dir={run}", "-q"]) == 0
+    (folder / "in.txt").write_text("the dog sees a cat .\n", encoding="utf-8")
+    return run
+
+
+def _lines(capsys, argv) -> list[str]:
+    assert main(argv) in (0, 1), argv
+    captured = capsys.readouterr()
+    return [line for line in (captured.out + captured.err).splitlines() if line.strip()]
+
+
+def _three(capsys, make) -> dict[str, list[str]]:
+    """The output lines of one cheap command at the default, quiet and verbose levels."""
+    return {level: _lines(capsys, make(level, flags)) for level, flags in
+            (("default", []), ("quiet", ["-q"]), ("verbose", ["--verbose"]))}
+
+
+def _assert_levels(out: dict[str, list[str]], progress: str | None) -> None:
+    import re
+
+    assert len(out["verbose"]) > len(out["default"]) >= len(out["quiet"]) > 0, {k: len(v) for k, v in out.items()}
+    assert any(line.startswith("DEBUG selfattn") for line in out["verbose"])
+    assert not any("DEBUG" in line for line in out["default"] + out["quiet"])
+    if progress is not None:
+        assert any(re.search(progress, line) for line in out["default"]), out["default"]
+        assert not any(re.search(progress, line) for line in out["quiet"]), out["quiet"]
+
+
+def test_quiet_and_verbose_take_effect_on_train_eval_predict_report_viz(tiny_pos, tmp_path, capsys):
+    data, text = tiny_pos.parent / "tagged.txt", tiny_pos.parent / "in.txt"
+    train = _three(capsys, lambda level, flags: ["train", "pos", *TINY_POS, f"data.path={data}",
+                                                 f"run.dir={tmp_path / level}", *flags])
+    _assert_levels(train, r"^epoch \d")
+    assert any("kernel" in line or "choice" in line.lower() for line in train["verbose"] if "DEBUG" in line)
+    for make in (lambda level, flags: ["eval", str(tiny_pos), *flags],
+                 lambda level, flags: ["predict", str(tiny_pos), str(text), *flags],
+                 lambda level, flags: ["report", str(tiny_pos), *flags],
+                 lambda level, flags: ["viz", "attention", str(tiny_pos), "--out", str(tmp_path / f"{level}.png"),
+                                       *flags],
+                 lambda level, flags: ["embed", str(tmp_path / "no-such-run"), str(text), *flags]):
+        _assert_levels(_three(capsys, make), None)
+
+
+@pytest.mark.parametrize(("argv", "progress"), [
+    (["demo", "--steps", "20"], r"^step \d+/20"),
+    (["kernels"], None),
+    (["data", "list"], None),
+    (["viz", "positional", "{tmp}/pos.png", "--length", "8", "--dim", "8"], None),
+    (["bench", "lra", "--scale", "tiny", "--attention", "full", "--tasks", "listops", "--threads", "1",
+      "--no-memory", "--out", "{tmp}/lra"], r"^speed L="),
+])
+def test_quiet_and_verbose_take_effect(argv, progress, tmp_path, capsys):
+    def make(level, flags):
+        return [a.replace("{tmp}", str(tmp_path / level)) for a in argv] + flags
+
+    if argv[0] == "demo":
+        argv = [*argv, "--out", "{tmp}/demo"]
+    _assert_levels(_three(capsys, make), progress)

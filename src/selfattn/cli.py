@@ -11,6 +11,9 @@
     selfattn viz embeddings OUT.png [--run RUN]        GloVe and learned word vectors in 2-D
     selfattn viz costs OUT.png                         time and memory against L, per kernel
     selfattn bench lra                                 the efficient variants on a PyTorch LRA
+
+Every command and sub-command takes -q/--quiet (warnings and the final result only) and
+-v/--verbose (more detail on stderr: versions, threads, each attention call's kernel).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import argparse
 import json
 import sys
 
+from .train.cli import command_parser, verbosity
+
 __all__ = ["main"]
 
 
@@ -26,7 +31,7 @@ def _demo(args: argparse.Namespace) -> int:
     from .demo import DemoConfig, run_demo
 
     cfg = DemoConfig(steps=args.steps, seed=args.seed, out=args.out)
-    metrics = run_demo(cfg, progress=not args.quiet)
+    metrics = run_demo(cfg, progress=verbosity(args) >= 0)
     print(json.dumps({k: v for k, v in metrics.items() if k != "config"}, indent=2))
     print(f"run directory: {cfg.out}")
     return 0
@@ -41,23 +46,28 @@ def _kernels(args: argparse.Namespace) -> int:
 
 
 def _experiment(args: argparse.Namespace) -> int:
+    import contextlib
+    import io
+
     from .experiments import EXPERIMENTS
 
     out = args.out or f"runs/experiments/{args.name}"
-    result = EXPERIMENTS[args.name](out, scale=args.scale, seed=args.seed)
+    # -q: the experiments print a line per configuration they finish; only the result is kept
+    hush = contextlib.redirect_stdout(io.StringIO()) if verbosity(args) < 0 else contextlib.nullcontext()
+    with hush:
+        result = EXPERIMENTS[args.name](out, scale=args.scale, seed=args.seed)
     print(json.dumps(result, indent=2))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="selfattn", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser(prog="selfattn", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="train a small self-attention tagger on generated sets")
     demo.add_argument("--steps", type=int, default=600, help="training steps (default 600)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
-    demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(func=_demo)
     kernels = sub.add_parser("kernels", help="list the attention kernels")
     kernels.set_defaults(func=_kernels)

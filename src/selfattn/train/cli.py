@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
+import time
 from pathlib import Path
 
-__all__ = ["add_subparsers", "main", "run_command"]
+__all__ = ["CommandParsers", "add_subparsers", "command_parser", "main", "run_command", "set_verbosity",
+           "verbosity"]
 
 _USER_ERRORS = (ValueError, OSError, LookupError, RuntimeError)
 
@@ -70,7 +73,7 @@ def _train(args: argparse.Namespace) -> int:
         if not args.task:
             raise ConfigError(f"TASK: expected one of {sorted(PRESETS)} (or --resume RUN)")
         cfg = resolve_config(args.task, args.config, args.overrides)
-    if args.quiet:
+    if verbosity(args) < 0:
         cfg["trainer"]["progress"] = False
     if args.print_config:
         import yaml
@@ -185,13 +188,93 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def verbosity(args: argparse.Namespace) -> int:
+    """-1 with ``-q/--quiet``, 1 with ``-v/--verbose``, else 0."""
+    return getattr(args, "verbosity", 0)
+
+
+def _verbosity_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    both = parent.add_mutually_exclusive_group()
+    # SUPPRESS: a sub-command's parser leaves the value its parent command's parser set
+    # ("selfattn data -q list"), instead of writing its own default over it
+    both.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1,
+                      default=argparse.SUPPRESS,
+                      help="warnings and the final result only: no progress bar, no progress lines")
+    both.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1,
+                      default=argparse.SUPPRESS,
+                      help="more detail on stderr (log level DEBUG: versions, threads, the kernel each "
+                           "attention call used, timings)")
+    return parent
+
+
+_VERBOSITY = _verbosity_parent()
+
+
+class CommandParsers(argparse._SubParsersAction):
+    """Sub-commands that all take ``-q``/``-v`` from one parent parser (argparse ``parents``),
+    as do their own sub-commands: a command added anywhere in the tree gets the pair without
+    naming it."""
+
+    def add_parser(self, name, **kwargs):
+        kwargs["parents"] = [_VERBOSITY, *kwargs.get("parents", ())]
+        parser = super().add_parser(name, **kwargs)
+        parser.register("action", "parsers", CommandParsers)
+        return parser
+
+
+def command_parser(**kwargs) -> argparse.ArgumentParser:
+    """The top ``selfattn`` parser: its ``add_subparsers`` gives :class:`CommandParsers`."""
+    parser = argparse.ArgumentParser(**kwargs)
+    parser.register("action", "parsers", CommandParsers)
+    return parser
+
+
+class _Stderr(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is when a record comes (a redirect, a test's capture)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:  # logging's own contract: report a failed write, never raise
+            self.handleError(record)
+
+
+def set_verbosity(level: int) -> None:
+    """Log level of ``selfattn`` (WARNING / INFO / DEBUG for -1 / 0 / 1) and of Lightning
+    (WARNING when quiet), on stderr."""
+    log = logging.getLogger("selfattn")
+    if not any(isinstance(h, _Stderr) for h in log.handlers):
+        handler = _Stderr()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        log.addHandler(handler)
+    log.setLevel({-1: logging.WARNING, 0: logging.INFO}.get(level, logging.DEBUG))
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING if level < 0 else logging.INFO)
+
+
 def run_command(args: argparse.Namespace) -> int:
-    """Run ``args.func``; a failure ends in one line on stderr (``error: ...``) and exit 2 for
-    a bad config or argument, 1 otherwise: the traceback only with ``--debug`` or
-    ``SELFATTN_DEBUG=1``."""
+    """Run ``args.func`` at the verbosity ``-q``/``-v`` asked for; a failure ends in one line on
+    stderr (``error: ...``) and exit 2 for a bad config or argument, 1 otherwise: the
+    traceback only with ``--debug`` or ``SELFATTN_DEBUG=1``."""
     from .errors import ConfigError
 
     debug = getattr(args, "debug", False) or os.environ.get("SELFATTN_DEBUG", "") not in ("", "0")
+    set_verbosity(verbosity(args))
+    log, start = logging.getLogger("selfattn.cli"), time.perf_counter()
+    if log.isEnabledFor(logging.DEBUG):
+        import platform
+        from importlib.metadata import PackageNotFoundError, version
+
+        import torch
+
+        try:
+            mine = version("selfattn")
+        except PackageNotFoundError:
+            mine = "unknown"
+        log.debug("selfattn %s, torch %s, python %s, %d torch threads", mine, torch.__version__,
+                  platform.python_version(), torch.get_num_threads())
+        log.debug("arguments: %s", {k: v for k, v in vars(args).items() if k not in ("func", "parser")})
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -205,6 +288,8 @@ def run_command(args: argparse.Namespace) -> int:
             message += f" ({type(error).__name__}; rerun with --debug for the traceback)"
         print(f"error: {message}", file=sys.stderr)
         return 2 if isinstance(error, ConfigError) else 1
+    finally:
+        log.debug("finished in %.2f s", time.perf_counter() - start)
 
 
 class _IntermixedParser(argparse.ArgumentParser):
@@ -245,8 +330,6 @@ def add_subparsers(subparsers) -> None:
     train.add_argument("--devices", type=int, help="processes / devices (= trainer.devices=N)")
     train.add_argument("--strategy", help="e.g. ddp (= trainer.strategy=...): several CPU processes use gloo")
     train.add_argument("--list", action="store_true", help="list the presets")
-    train.add_argument("-q", "--quiet", action="store_true",
-                       help="no progress bar and no per-epoch lines (train.log still gets them)")
     train.add_argument("--print-config", action="store_true",
                        help="print the resolved config (every default filled in) and exit without training")
     train.set_defaults(func=_train, parser=train)
@@ -295,7 +378,7 @@ def _report_runs(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="selfattn")
+    parser = command_parser(prog="selfattn")
     add_subparsers(parser.add_subparsers(dest="command", required=True))
     parser.add_argument("--debug", action="store_true", help="show the full traceback of a failure")
     args = parser.parse_args(argv)
