@@ -207,20 +207,25 @@ def _positive(key: str, value: Any, allow_none: bool = False) -> None:
 _ANY_LOOP = ("num_threads", "progress", "packed", "sequence_parallel")
 
 
-def _check_own_loop(t: dict, task) -> None:
+def _check_own_loop(cfg: dict, task) -> None:
     """A task that trains in its own loop (``fit``: DETR, SAGAN, the conv-stem image models) reads
-    only the trainer keys it names in ``loop_trainer_keys``; any other trainer key changed from its
-    default would be ignored without a word (``trainer.limit_train_batches=40`` still trained
-    every batch), so it is refused, naming the keys that work."""
-    honoured = getattr(task, "loop_trainer_keys", None)
+    only the trainer, optim and model keys it names in ``loop_keys``; any other key of those
+    sections changed from its default would be ignored without a word
+    (``trainer.limit_train_batches=40`` still trained every batch, ``optim.schedule=linear`` kept
+    the cosine), so it is refused, naming the keys that work."""
+    honoured = getattr(task, "loop_keys", None)
     if not hasattr(task, "fit") or honoured is None:
         return
-    for key, default in DEFAULTS["trainer"].items():
-        if key in honoured or key in _ANY_LOOP or t.get(key) == default:
-            continue
-        raise ConfigError(f"trainer.{key}: task {task.name!r} trains in its own loop, which does not "
-                          f"use it (expected the default {_shown(default)}, got {_shown(t.get(key))}); "
-                          f"its loop reads trainer.{', trainer.'.join(honoured)}")
+    defaults = {"trainer": DEFAULTS["trainer"], "optim": DEFAULTS["optim"],
+                "model": {**DEFAULTS["model"], **task.model_defaults}}
+    for section, values in defaults.items():
+        for key, default in values.items():
+            given = cfg[section].get(key)
+            if key in honoured[section] or (section == "trainer" and key in _ANY_LOOP) or given == default:
+                continue
+            raise ConfigError(f"{section}.{key}: task {task.name!r} trains in its own loop, which does not "
+                              f"use it (expected the default {_shown(default)}, got {_shown(given)}); its "
+                              f"loop reads {section}.{f', {section}.'.join(honoured[section])}")
 
 
 def _shown(value) -> str:
@@ -278,7 +283,7 @@ def check_config(cfg: dict) -> None:
                           f"to null), got {t['batch_size']!r} and {t['max_tokens']!r}")
     _check_sequence_parallel(cfg, task)
     _check_packed(cfg, task)
-    _check_own_loop(cfg["trainer"], task)
+    _check_own_loop(cfg, task)
     task.check_data(cfg["data"])
     if hasattr(task, "check_model"):  # the model keys a task adds (model_defaults)
         task.check_model(m)

@@ -57,9 +57,13 @@ class DetectionTask(Task):
                    "are placed on generated canvases.")
     name = "detr"
     kind = "set"
-    # the trainer keys its own loop (fit) reads; config refuses any other trainer key changed
-    # from its default, instead of ignoring it (num_threads and progress hold for every task)
-    loop_trainer_keys = ("max_epochs", "batch_size", "max_time_s", "gradient_clip_val")
+    # the trainer / optim / model keys its own loop (fit, build_model) reads; config refuses any
+    # other key of those sections changed from its default instead of ignoring it
+    loop_keys: ClassVar[dict[str, tuple[str, ...]]] = {
+        "trainer": ("max_epochs", "batch_size", "max_time_s", "gradient_clip_val"),
+        "optim": ("lr", "warmup_steps", "weight_decay"),
+        "model": ("width", "depth", "decoder_depth", "heads", "ff", "dropout"),
+    }
     modality = "images"
     patterns = ("none",)
     model_kinds = ("transformer",)

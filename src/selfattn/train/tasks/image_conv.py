@@ -57,9 +57,14 @@ class ConvImageTask(Task):
                    "idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz (gzip or plain).")
     name = "image-conv"
     kind = "set"
-    # the trainer keys its own loop (fit) reads; config refuses any other trainer key changed
-    # from its default, instead of ignoring it (num_threads and progress hold for every task)
-    loop_trainer_keys = ("max_epochs", "batch_size", "max_time_s", "gradient_clip_val")
+    # the trainer / optim / model keys its own loop (fit, build_model) reads; config refuses any
+    # other key of those sections changed from its default instead of ignoring it
+    loop_keys: ClassVar[dict[str, tuple[str, ...]]] = {
+        "trainer": ("max_epochs", "batch_size", "max_time_s", "gradient_clip_val"),
+        "optim": ("lr", "warmup_steps", "weight_decay", "min_lr_ratio", "label_smoothing"),
+        "model": ("kind", "width", "depth", "heads", "ff", "dropout", "positional", "pattern", "stem",
+                  "downsample"),
+    }
     modality = "images"
     patterns = ("none", "grid")  # "grid" lets the config check accept model.kind=cnn2d (images)
     model_kinds = ("transformer", "cnn2d")

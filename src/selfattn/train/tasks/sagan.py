@@ -110,9 +110,13 @@ class SaganTask(Task):
                    "idx3-ubyte.gz and their labels, gzip or plain).")
     name = "sagan"
     kind = "set"
-    # the trainer keys its own loop (fit) reads; config refuses any other trainer key changed
-    # from its default, instead of ignoring it (num_threads and progress hold for every task)
-    loop_trainer_keys = ("max_epochs", "batch_size", "max_time_s")
+    # the trainer / optim / model keys its own loop (fit, build_model) reads; config refuses any
+    # other key of those sections changed from its default instead of ignoring it
+    loop_keys: ClassVar[dict[str, tuple[str, ...]]] = {
+        "trainer": ("max_epochs", "batch_size", "max_time_s"),
+        "optim": ("lr",),
+        "model": ("kind", "width", "pattern", "latent", "ttur"),
+    }
     modality = "images"
     patterns = ("none", "grid")  # "grid" lets the config check accept model.kind=cnn2d (the plain GAN)
     model_kinds = ("transformer", "cnn2d")
