@@ -146,3 +146,64 @@ def test_quiet_and_verbose_take_effect(argv, progress, tmp_path, capsys):
     if argv[0] == "demo":
         argv = [*argv, "--out", "{tmp}/demo"]
     _assert_levels(_three(capsys, make), progress)
+
+
+# -- predict --chunk-seconds (speech runs) ---------------------------------------------------
+def _asr_predictor(seconds):
+    import torch
+
+    from selfattn.nn.ctc import CTCModel
+    from selfattn.train.predictor import Predictor
+    from selfattn.train.tasks.asr import AsrTask
+
+    torch.manual_seed(0)
+    model = CTCModel(12, 5, 16, 2, 2, ff=32, positional="rope", pattern="window", window=3)
+    with torch.no_grad():
+        model.head.bias[1:] += 2.0  # some symbols, not all blanks
+    cfg = {"run": {"beam_size": 1, "chunk_seconds": seconds}, "data": {"num_mel_bins": 12}}
+    return Predictor(cfg, AsrTask(), {"task": "ctc", "target": "ctc", "symbols": 5},
+                     {"symbols": list("abcde"), "units": "characters"}, model)
+
+
+@pytest.mark.parametrize(("saved", "option", "frames", "calls_expected"), [
+    (30.0, [], 3000, []),                           # the run's own 30 s: a 1.5 s recording is one piece
+    (30.0, ["--chunk-seconds", "0.4"], 40, [10]),   # 40 frames of 10 ms, 10 after the 4x subsampling
+    (0.2, [], 20, [5]),
+    (0.2, ["--chunk-seconds", "0"], None, []),
+    (0.2, ["--chunk-seconds", "none"], None, []),
+])
+def test_predict_chunk_seconds_sets_the_chunks(saved, option, frames, calls_expected, tmp_path, capsys,
+                                               monkeypatch):
+    import numpy as np
+    import soundfile
+
+    import selfattn.nn.chunked as chunked
+    from selfattn.train.predictor import Predictor
+
+    wav = tmp_path / "talk.wav"
+    soundfile.write(wav, np.random.default_rng(0).normal(0, 0.1, 24000).astype("float32"), 16000)
+    predictor, calls = _asr_predictor(saved), []
+    monkeypatch.setattr(Predictor, "from_run", classmethod(lambda cls, folder: predictor))
+    real = chunked.chunked_forward
+    monkeypatch.setattr(chunked, "chunked_forward", lambda model, x, size: calls.append(size) or real(model, x, size))
+    assert main(["predict", str(tmp_path / "run"), str(wav), *option]) == 0
+    text = capsys.readouterr().out
+    assert predictor.chunk_frames() == frames
+    assert calls == calls_expected
+    assert text.startswith(f"{wav}\t")
+    whole = _asr_predictor(None).predict_file(wav)[0].text
+    assert whole
+    assert text.rstrip("\n").split("\t")[-1] == whole      # chunks or not, the same transcript
+
+
+@pytest.mark.parametrize("bad", ["-1", "ten", "inf", "nan"])
+def test_predict_chunk_seconds_rejects_bad_values(bad, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["predict", str(tmp_path), "in.wav", "--chunk-seconds", bad])
+    assert f"--chunk-seconds: expected a number of seconds >= 0 or none, got {bad!r}" in capsys.readouterr().err
+
+
+def test_predict_chunk_seconds_of_a_text_run_is_one_line(tiny_pos, capsys):
+    assert main(["predict", str(tiny_pos), str(tiny_pos.parent / "in.txt"), "--chunk-seconds", "5"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: --chunk-seconds: only asr and phonemes runs") and err.count("\n") == 1

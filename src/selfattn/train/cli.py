@@ -128,6 +128,7 @@ _PREDICT_HELP = """Label new input with a trained run, with the probability of e
   echo "The dog barked at the mailman." | selfattn predict runs/pos -
   selfattn predict runs/pos sentences.txt --format jsonl --top-k 3
   selfattn predict runs/molecule-bbb molecules.csv --skip-bad --format csv --out scores.csv
+  selfattn predict runs/asr lecture.wav --chunk-seconds 10
 
 Input per task: POS raw sentences (split into Penn Treebank tokens) or word/TAG lines;
 sentiment one text per line; molecules one SMILES per line, or a CSV/TSV whose header
@@ -162,6 +163,12 @@ def _predict(args: argparse.Namespace) -> int:
     from .predictor import Predictor, format_predictions
 
     predictor = Predictor.from_run(args.run)
+    if args.chunk_seconds is not None:
+        task = getattr(getattr(predictor, "task", None), "name", None)
+        if task not in ("asr", "phonemes"):
+            raise ValueError(f"--chunk-seconds: only asr and phonemes runs encode recordings in chunks, "
+                             f"{args.run} is a {task or 'detection'} run")
+        predictor.cfg.setdefault("run", {})["chunk_seconds"] = args.chunk_seconds or None
     shown = None
     if args.input == "-":
         import tempfile
@@ -251,6 +258,19 @@ def set_verbosity(level: int) -> None:
     log.setLevel({-1: logging.WARNING, 0: logging.INFO}.get(level, logging.DEBUG))
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING if level < 0 else logging.INFO)
+
+
+def _seconds(text: str) -> float:
+    """``--chunk-seconds``: a number of seconds >= 0, or none (0 and none: no chunks)."""
+    if text.strip().lower() in ("none", "null"):
+        return 0.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0 or none, got {text!r}")
+    return value
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -353,6 +373,10 @@ def add_subparsers(subparsers) -> None:
     pr.add_argument("--skip-bad", action="store_true",
                     help="report bad input lines on stderr and go on (default: stop at the first, "
                          "naming FILE:LINE)")
+    pr.add_argument("--chunk-seconds", type=_seconds, metavar="S",
+                    help="speech runs: encode recordings longer than S seconds chunk by chunk (memory "
+                         "bounded by S; overrides the run's run.chunk_seconds, default 30); 0 or none: "
+                         "each recording whole")
     pr.set_defaults(func=_predict)
     rep = subparsers.add_parser("report", help="a Markdown table of runs against their presets' targets")
     rep.add_argument("runs", nargs="+", metavar="RUN", help="run directories")
