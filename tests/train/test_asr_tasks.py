@@ -62,3 +62,41 @@ def test_unknown_units_is_a_config_error(corpus, tmp_path):
 
     with pytest.raises(ConfigError, match=r"data\.units"):
         tiny_config("asr", tmp_path / "run", f"data.path={corpus}", "data.units=words")
+
+
+def test_language_model_fusion_is_tuned_on_validation_and_scored_on_both_tests(corpus, tmp_path):
+    pytest.importorskip("jiwer")
+    cfg = tiny_config("asr", tmp_path / "run", f"data.path={corpus}", "data.train_utterances=null",
+                      "trainer.max_epochs=2", "trainer.patience=10", "trainer.max_time_s=null",
+                      "trainer.max_tokens=600", "model.window=4", "run.beam_size=3", "model.lm_order=3")
+    results = train(cfg, log=lambda _: None)
+    grid = results["lm_grid"]
+    assert len(grid) == 1 + 4 * 3 and grid[0] == {"lm_weight": 0.0, "length_bonus": 0.0,
+                                                  "error": results["lm_val_error_plain"]}
+    chosen = min(grid, key=lambda row: row["error"])
+    assert (results["lm_weight"], results["length_bonus"]) == (chosen["lm_weight"], chosen["length_bonus"])
+    assert results["lm_val_error_fused"] == chosen["error"] <= results["lm_val_error_plain"]
+    assert results["lm_val_perplexity"] > 1
+    for name in ("test", "test_seen_voices"):
+        assert results[f"{name}_cer_beam3_lm"] >= 0 and f"{name}_wer_beam3_lm" in results
+        assert "beam_lm" in results["decoded_examples"][name][0]
+
+
+@pytest.mark.parametrize(("option", "message"), [
+    ("model.lm_order=-1", r"model\.lm_order: expected an integer >= 0"),
+    ("model.lm_smoothing=laplace", r"model\.lm_smoothing: expected one of \['kneser-ney', 'witten-bell'\]"),
+    ("model.lm_weight=-0.5", r"model\.lm_weight: expected null \(tuned on the validation split\) or a number >= 0"),
+    ("model.length_bonus=fast", r"model\.length_bonus: expected null .* or a number, got 'fast'"),
+])
+def test_bad_language_model_options_are_config_errors(option, message, corpus, tmp_path):
+    from selfattn.train.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        tiny_config("asr", tmp_path / "run", f"data.path={corpus}", option)
+
+
+def test_language_model_needs_the_ctc_decoder(corpus, tmp_path):
+    from selfattn.train.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"model\.lm_order: .* CTC beam search only .*'joint'"):
+        tiny_config("asr", tmp_path / "run", f"data.path={corpus}", "model.lm_order=4", "model.decoder=joint")

@@ -186,8 +186,12 @@ class AsrTask(Task):
         "fractions": [0.8, 0.1, 0.1], "split_seed": 0, "limit": None, "test_limit": None}
     # decoder: ctc (a CTC head), attention (a decoder with cross-attention), joint (both,
     # ctc_weight * CTC in the loss and in beam search); length_penalty: beams' length normalisation
+    # lm_order > 0 (decoder=ctc): a character n-gram of the training transcripts fused into the
+    # test's beam search (selfattn.nn.char_lm), lm_weight / length_bonus null = tuned on validation
     model_defaults: ClassVar[dict[str, Any]] = {"pattern": "window", "window": 16, "decoder": "ctc",
-                                                "ctc_weight": 0.3, "length_penalty": 1.0}
+                                                "ctc_weight": 0.3, "length_penalty": 1.0, "lm_order": 0,
+                                                "lm_smoothing": "kneser-ney", "lm_weight": None,
+                                                "length_bonus": None}
 
     def check_data(self, d: dict) -> None:
         _check_common(d)
@@ -205,6 +209,25 @@ class AsrTask(Task):
         lp = m["length_penalty"]
         if isinstance(lp, bool) or not isinstance(lp, (int, float)) or lp < 0:
             raise ConfigError(f"model.length_penalty: expected a number >= 0, got {lp!r}")
+        from ...nn.char_lm import SMOOTHINGS
+
+        order = m["lm_order"]
+        if isinstance(order, bool) or not isinstance(order, int) or order < 0:
+            raise ConfigError(f"model.lm_order: expected an integer >= 0 (0: no language model), "
+                              f"got {order!r}")
+        if order and m["decoder"] != "ctc":
+            raise ConfigError(f"model.lm_order: the language model is fused into CTC beam search only "
+                              f"(model.decoder=ctc), got model.decoder={m['decoder']!r}")
+        if m["lm_smoothing"] not in SMOOTHINGS:
+            raise ConfigError(f"model.lm_smoothing: expected one of {list(SMOOTHINGS)}, "
+                              f"got {m['lm_smoothing']!r}")
+        for key, low in (("lm_weight", 0), ("length_bonus", None)):
+            v = m[key]
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                                  or (low is not None and v < low)):
+                expected = "null (tuned on the validation split) or a number" + (
+                    " >= 0" if low is not None else "")
+                raise ConfigError(f"model.{key}: expected {expected}, got {v!r}")
 
     def monitor(self, spec: dict) -> tuple[str, str]:
         return f"val_{spec['metric']}", "min"
@@ -272,15 +295,43 @@ class AsrTask(Task):
         out: dict[str, Any] = {}
         tests = {"test": data.test, **getattr(data, "extra_tests", {})}
         beam = int(cfg["run"]["beam_size"])
+        fusion = self.fusion(model, data, cfg, out) if beam > 1 else None
         for name, sets in tests.items():
             if sets is None or len(sets) == 0:
                 continue
             started = time.perf_counter()
-            scored = score_transcripts(model, sets, data.state, self.text, beam)
+            scored = score_transcripts(model, sets, data.state, self.text, beam, fusion=fusion)
             out.setdefault("decoded_examples", {})[name] = scored.pop("examples")
             out.update({f"{name}_{k}": v for k, v in scored.items()})
             out[f"{name}_decode_s"] = round(time.perf_counter() - started, 1)
         return out
+
+    def fusion(self, model, data: TaskData, cfg: dict, out: dict) -> dict[str, Any] | None:
+        """``model.lm_order > 0``: the n-gram of the training transcripts and the weight and
+        length bonus (given, or tuned on the validation split: ``asr_scoring.tune_fusion``);
+        what was chosen and measured goes into ``out`` (``lm_*``)."""
+        m = cfg["model"]
+        if not m["lm_order"]:
+            return None
+        from ...nn.char_lm import CharNgram
+        from .asr_scoring import tune_fusion
+
+        started = time.perf_counter()
+        lm = CharNgram([e.y.tolist() for e in data.train.examples], int(data.spec["symbols"]),
+                       int(m["lm_order"]), m["lm_smoothing"])
+        out["lm_val_perplexity"] = round(lm.perplexity(e.y.tolist() for e in data.validation.examples), 4)
+        weight, bonus = m["lm_weight"], m["length_bonus"]
+        if weight is None or bonus is None:
+            beam = int(cfg["run"]["beam_size"])
+            tuned = tune_fusion(model, data.validation, data.state, self.text, lm, beam,
+                                **({"weights": (float(weight),)} if weight is not None else {}),
+                                **({"bonuses": (float(bonus),)} if bonus is not None else {}))
+            weight, bonus = tuned["lm_weight"], tuned["length_bonus"]
+            out.update({"lm_val_error_fused": tuned["error"], "lm_val_error_plain": tuned["plain_error"],
+                        "lm_grid": tuned["grid"]})
+        out.update({"lm_weight": float(weight), "length_bonus": float(bonus),
+                    "lm_tune_s": round(time.perf_counter() - started, 1)})
+        return {"lm": lm, "lm_weight": float(weight), "length_bonus": float(bonus)}
 
     def read_input(self, path: Path, state: dict, cfg: dict):
         return _wav_sets(path, cfg["data"])
