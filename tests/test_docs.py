@@ -109,3 +109,103 @@ def test_the_examples_page_lists_every_example():
     text = (DOCS / "examples.md").read_text(encoding="utf-8")
     for script in sorted((ROOT / "examples").glob("*.py")):
         assert f"`{script.name}`" in text, script.name
+
+
+def _nav_pages(node) -> list[str]:
+    """Every page a ``nav`` entry of mkdocs.yml names (nested sections included)."""
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [p for value in node.values() for p in _nav_pages(value)]
+    return [p for item in node for p in _nav_pages(item)]
+
+
+def test_every_docs_page_is_in_the_nav():
+    import yaml
+
+    nav = _nav_pages(yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))["nav"])
+    pages = {p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md")}
+    assert sorted(pages - set(nav)) == [], "pages no nav entry of mkdocs.yml reaches (orphans on the site)"
+    assert sorted(set(nav) - pages) == [], "nav entries with no page"
+    assert len(nav) == len(set(nav)), "a page twice in the nav"
+
+
+_SHELL = re.compile(r"\s(?:\||&&|;)\s")  # a pipe or command list between two commands on one line
+
+
+def _doc_commands() -> list[tuple[str, str]]:
+    """``(page, command line)`` for each ``selfattn ...`` command in a code block of docs/ or the
+    README: fenced or indented, one per shell command (``echo x | selfattn predict RUN -``
+    gives the part after the pipe), continuation lines joined."""
+    from markdown_it import MarkdownIt
+
+    md, found = MarkdownIt(), []
+    for page in [*sorted(DOCS.rglob("*.md")), ROOT / "README.md"]:
+        for token in md.parse(page.read_text(encoding="utf-8")):
+            if token.type not in ("fence", "code_block") or token.info.strip() not in ("", "bash", "sh",
+                                                                                     "console", "shell"):
+                continue
+            for line in token.content.replace("\\\n", " ").splitlines():
+                for part in _SHELL.split(line.strip().removeprefix("$ ")):
+                    if part.strip().startswith("selfattn "):
+                        found.append((page.relative_to(ROOT).as_posix(), part.strip()))
+    return found
+
+
+def _argv(line: str) -> list[str]:
+    import shlex
+
+    words = shlex.split(line, comments=True)[1:]
+    for i, word in enumerate(words):  # a redirection ends the command's own words
+        if re.fullmatch(r"\d?>>?(&\d)?|<", word) or re.match(r"\d?>|<", word):
+            return words[:i]
+    return words
+
+
+def test_every_command_in_the_docs_parses():
+    import contextlib
+    import io
+
+    from selfattn.cli import build_parser
+    from selfattn.train.config import parse_overrides, resolve_config
+    from selfattn.train.tasks import PRESETS
+
+    commands = _doc_commands()
+    assert len(commands) >= 20, commands  # the pages have commands to check (the reader found them)
+    checked = 0
+    for page, line in commands:
+        argv = [a for a in _argv(line) if a != "--debug"]
+        out = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+                args = build_parser().parse_args(argv)
+        except SystemExit as stop:  # --help and --version stop with 0, a bad line with 2
+            assert stop.code == 0, f"{page}: {line}\n{out.getvalue()}"
+            continue
+        if args.command == "train" and args.task in PRESETS and not args.config:
+            resolve_config(args.task, None, args.overrides)      # merge + check_config: keys and values
+            checked += 1
+        elif args.command == "eval":
+            assert set(parse_overrides(args.overrides)) <= {"data"}, f"{page}: {line}: eval takes data.KEY=VALUE only"
+    assert checked >= 3
+
+
+@pytest.mark.parametrize(("line", "argv"), [
+    ("selfattn train pos seed=1   # a comment", ["train", "pos", "seed=1"]),
+    ("selfattn demo > out.txt 2>&1", ["demo"]),
+    ("selfattn eval runs/pos data.label_map='{\"a\": \"b\"}'", ["eval", "runs/pos", 'data.label_map={"a": "b"}']),
+])
+def test_the_docs_command_reader(line, argv):
+    assert _argv(line) == argv
+
+
+def test_the_docs_command_reader_finds_piped_and_continued_commands(tmp_path, monkeypatch):
+    page = tmp_path / "docs" / "p.md"
+    page.parent.mkdir()
+    page.write_text("text selfattn train x\n\n```bash\necho a | selfattn predict runs/pos -\nselfattn train pos \\\n"
+                    "  seed=1\n```\n\n```python\nselfattn = 1\n```\n", encoding="utf-8")
+    (tmp_path / "README.md").write_text("    $ selfattn kernels\n", encoding="utf-8")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "DOCS", tmp_path / "docs")
+    assert _doc_commands() == [("docs/p.md", "selfattn predict runs/pos -"), ("docs/p.md", "selfattn train pos    seed=1"),
+                               ("README.md", "selfattn kernels")]

@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .train.embed import add_subparser as add_embed
 
     add_embed(sub)
+    parser.add_argument("--version", action="version", version=f"selfattn {_version()}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of a failure (also SELFATTN_DEBUG=1)")
     return parser
 
 
@@ -108,9 +111,6 @@ def _version() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    parser.add_argument("--version", action="version", version=f"selfattn {_version()}")
-    parser.add_argument("--debug", action="store_true",
-                        help="show the full traceback of a failure (also SELFATTN_DEBUG=1)")
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # accepted anywhere on the line, not only before the command
     args = parser.parse_args([a for a in argv if a != "--debug"])
