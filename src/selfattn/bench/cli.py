@@ -62,10 +62,18 @@ def add_subparser(sub: argparse._SubParsersAction) -> None:
     """Add ``bench lra`` to the ``selfattn`` command's subparsers."""
     from .lra import LRA_ATTENTIONS, TASKS
 
-    bench = sub.add_parser("bench", help="benchmarks (the Long Range Arena)")
+    raw = argparse.RawDescriptionHelpFormatter
+    bench = sub.add_parser("bench", help="benchmarks (the Long Range Arena)", formatter_class=raw,
+                           description="Benchmarks of the attention variants.\n\nexample:\n"
+                                       "  selfattn bench lra --scale tiny")
     bsub = bench.add_subparsers(dest="bench_command", required=True)
     lra = bsub.add_parser("lra", help="train and score attention variants on the LRA tasks, "
-                                      "with speed and memory against full attention")
+                                      "with speed and memory against full attention", formatter_class=raw,
+                          description="Train every attention on every Long Range Arena task, time a step of "
+                                      "each against full attention\nin one interleaved sweep, and print the "
+                                      "table (accuracy, speed and memory ratios, crossover length).\n\n"
+                                      "examples:\n  selfattn bench lra --scale tiny --attention full local\n"
+                                      "  selfattn bench lra --scale small --threads 1 --out runs/lra")
     lra.add_argument("--scale", choices=["tiny", "small", "paper", "full"], default="small",
                      help="tiny: seconds (tests); small: 2 CPU cores, < 30 min; paper/full: a GPU")
     lra.add_argument("--attention", nargs="+", default=list(LRA_ATTENTIONS),

@@ -49,14 +49,41 @@ def _get(args: argparse.Namespace) -> int:
     return status
 
 
+_DATA_HELP = """\
+List and fetch the data sets selfattn knows.
+
+examples:
+  selfattn data list
+  selfattn data get karate glove-6b-50d
+"""
+
+_LIST_HELP = """\
+Each data set's name, task, size, download, licence and whether it is cached.
+
+example:
+  selfattn data list
+"""
+
+_GET_HELP = """\
+Fetch data sets into the cache (SELFATTN_CACHE moves it), printing each one's folder.
+
+examples:
+  selfattn data get karate
+  selfattn data get all
+"""
+
+
 def add_subparser(subparsers) -> argparse.ArgumentParser:
     """Add ``data`` (with ``list`` and ``get``) to an ``argparse`` sub-parser collection."""
-    data = subparsers.add_parser("data", help="list and fetch the real data sets",
-                                 description="List and fetch the data sets selfattn knows.")
+    raw = argparse.RawDescriptionHelpFormatter
+    data = subparsers.add_parser("data", help="list and fetch the real data sets", formatter_class=raw,
+                                 description=_DATA_HELP)
     commands = data.add_subparsers(dest="data_command", required=True)
-    listing = commands.add_parser("list", help="name, task, size, licence and cache state")
+    listing = commands.add_parser("list", help="name, task, size, licence and cache state",
+                                  formatter_class=raw, description=_LIST_HELP)
     listing.set_defaults(func=_list)
-    get = commands.add_parser("get", help="fetch data sets into the cache")
+    get = commands.add_parser("get", help="fetch data sets into the cache", formatter_class=raw,
+                              description=_GET_HELP)
     get.add_argument("name", nargs="+", help="data set name(s) from 'selfattn data list', or all")
     get.set_defaults(func=_get)
     return data

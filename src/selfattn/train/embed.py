@@ -16,6 +16,7 @@ Shapes: ``texts`` a list of ``n`` strings -> ``(n, hidden)`` float32.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -117,10 +118,21 @@ def embed_texts(source: Any, texts: list[str], *, batch_size: int = 64, max_len:
     return out
 
 
+_EMBED_HELP = """\
+Sentence vectors from a pretrained (or fine-tuned) encoder: the mean of its output vectors
+over each line's tokens, scaled to unit length, so the dot product of two vectors is the
+cosine similarity of their sentences.
+
+examples:
+  selfattn embed minilm sentences.txt --out vectors.npy
+  cat sentences.txt | selfattn embed runs/sentiment-minilm - --out -
+"""
+
+
 def add_subparser(sub) -> None:
     """``selfattn embed RUN_OR_MODEL_DIR FILE``."""
     p = sub.add_parser("embed", help="sentence vectors (mean pooling, unit length) for each line of a file",
-                       description=__doc__.split("\n\n")[0])
+                       formatter_class=argparse.RawDescriptionHelpFormatter, description=_EMBED_HELP)
     p.add_argument("source", metavar="RUN_OR_MODEL_DIR",
                    help="a 'selfattn train' run with model.kind=pretrained, a checkpoint folder, or 'minilm'")
     p.add_argument("file", metavar="FILE",
