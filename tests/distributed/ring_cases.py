@@ -9,7 +9,8 @@ raises fails the test with its traceback; a hang is killed and fails it too.
 computes single-process ``attention`` (``varlen_attention``, ``pattern_varlen_attention``)
 on them with autograd, then its shard through ``ring_attention`` (``ring_varlen_attention``)
 and compares its shard of the output and of dQ, dK, dV: float64 within 1e-12, float32
-within 1e-5, no NaN anywhere.
+within 1e-5, no NaN anywhere. ``chunk`` (positions per message: small ones make many
+sub-rings out of a short sequence) and ``overlap`` go to the ring unchanged.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def _inputs(shapes, dtype, seed):
 
 def check_dense(rank: int, world: int, *, b=2, h=2, length=24, d=8, dv=None, dtype=torch.float64,
                 causal=False, key_lengths=None, pattern=None, sharding="contiguous",
-                lengths=None, seed=0, label="") -> None:
+                lengths=None, seed=0, label="", chunk=None, overlap=True) -> None:
     """One case of ``ring_attention`` against ``attention`` on the gathered sequence."""
     dv = d if dv is None else dv
     qf, kf, vf, gf = _inputs([(b, h, length, d), (b, h, length, d), (b, h, length, dv),
@@ -92,10 +93,12 @@ def check_dense(rank: int, world: int, *, b=2, h=2, length=24, d=8, dv=None, dty
     ref = attention(*full, causal=causal, key_lengths=kl, pattern=pattern)
     (ref * gf).sum().backward()
     part = [_split(x, rank, world, 2, sharding, lengths).clone().requires_grad_() for x in (qf, kf, vf)]
-    out = ring_attention(*part, causal=causal, key_lengths=kl, pattern=pattern, sharding=sharding)
+    out = ring_attention(*part, causal=causal, key_lengths=kl, pattern=pattern, sharding=sharding,
+                         chunk=chunk, overlap=overlap)
     (out * _split(gf, rank, world, 2, sharding, lengths)).sum().backward()
     tol = TOL[dtype]
-    where = f"[{label} rank {rank}/{world} {dtype} causal={causal} {sharding} {pattern}]"
+    where = (f"[{label} rank {rank}/{world} {dtype} causal={causal} {sharding} {pattern} "
+             f"chunk={chunk} overlap={overlap}]")
     _close(f"out {where}", out, _split(ref, rank, world, 2, sharding, lengths), tol)
     for name, p, f in zip(("dq", "dk", "dv"), part, full, strict=True):
         _close(f"{name} {where}", p.grad, _split(f.grad, rank, world, 2, sharding, lengths), tol)
@@ -103,7 +106,7 @@ def check_dense(rank: int, world: int, *, b=2, h=2, length=24, d=8, dv=None, dty
 
 def check_packed(rank: int, world: int, *, set_lengths, h=2, d=8, dtype=torch.float64,
                  causal=False, pattern=None, sharding="contiguous", lengths=None, seed=0,
-                 label="") -> None:
+                 label="", chunk=None, overlap=True) -> None:
     """One case of ``ring_varlen_attention`` against single-process packed attention."""
     offsets = torch.tensor([0, *torch.tensor(set_lengths, dtype=torch.long).cumsum(0).tolist()])
     n = int(offsets[-1])
@@ -120,17 +123,19 @@ def check_packed(rank: int, world: int, *, set_lengths, h=2, d=8, dtype=torch.fl
         for x in full:
             x.grad = torch.zeros_like(x)
     part = [_split(x, rank, world, 0, sharding, lengths).clone().requires_grad_() for x in (qf, kf, vf)]
-    out = ring_varlen_attention(*part, offsets, causal=causal, pattern=pattern, sharding=sharding)
+    out = ring_varlen_attention(*part, offsets, causal=causal, pattern=pattern, sharding=sharding,
+                                chunk=chunk, overlap=overlap)
     (out * _split(gf, rank, world, 0, sharding, lengths)).sum().backward()
     tol = TOL[dtype]
-    where = f"[{label} packed {set_lengths} rank {rank}/{world} {dtype} causal={causal} {pattern}]"
+    where = (f"[{label} packed {set_lengths} rank {rank}/{world} {dtype} causal={causal} {pattern} "
+             f"chunk={chunk} overlap={overlap}]")
     _close(f"out {where}", out, _split(ref, rank, world, 0, sharding, lengths), tol)
     for name, p, f in zip(("dq", "dk", "dv"), part, full, strict=True):
         _close(f"{name} {where}", p.grad, _split(f.grad, rank, world, 0, sharding, lengths), tol)
 
 
 def check_half(rank: int, world: int, *, dtype, b=1, h=2, length=48, d=8, causal=False,
-               key_lengths=None, sharding="contiguous", seed=0, label="") -> None:
+               key_lengths=None, sharding="contiguous", seed=0, label="", chunk=None) -> None:
     """Half precision: the ring's error against float64 stays within twice single-process
     ``attention``'s error in the same dtype (plus 1e-3): merging blocks in float32 must not
     add error of its own."""
@@ -146,7 +151,7 @@ def check_half(rank: int, world: int, *, dtype, b=1, h=2, length=48, d=8, causal
 
     want, base = single(torch.float64), single(dtype)
     part = [_split(x.to(dtype), rank, world, 2, sharding, None).clone().requires_grad_() for x in x64[:3]]
-    out = ring_attention(*part, causal=causal, key_lengths=kl, sharding=sharding)
+    out = ring_attention(*part, causal=causal, key_lengths=kl, sharding=sharding, chunk=chunk)
     (out * _split(x64[3].to(dtype), rank, world, 2, sharding, None)).sum().backward()
     got = [t.double() for t in (out, *[p.grad for p in part])]
     for name, g, w, s in zip(("out", "dq", "dk", "dv"), got, want, base, strict=True):
@@ -155,7 +160,7 @@ def check_half(rank: int, world: int, *, dtype, b=1, h=2, length=48, d=8, causal
 
 
 def check_two_layers(rank: int, world: int, *, length=40, dim=12, heads=3, sharding="zigzag",
-                     seed=0) -> None:
+                     seed=0, chunk=None) -> None:
     """Two attention layers with shared projections in one graph: each rank's parameter
     gradients, summed over the ranks, equal single-process ones (what DDP would all-reduce)."""
     torch.manual_seed(seed)
@@ -170,7 +175,7 @@ def check_two_layers(rank: int, world: int, *, length=40, dim=12, heads=3, shard
         return attention(q, k, v, causal=True)
 
     def ring(q, k, v):
-        return ring_attention(q, k, v, causal=True, sharding=sharding)
+        return ring_attention(q, k, v, causal=True, sharding=sharding, chunk=chunk)
 
     proj.zero_grad()
     (block(block(x, single), single) ** 2).sum().backward()

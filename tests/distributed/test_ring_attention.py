@@ -63,6 +63,7 @@ def _fixed_cases(rank: int, world: int) -> None:
         check_packed(rank, world, set_lengths=sets, dtype=dt, pattern=WindowPattern(2, 3),
                      label="packed window")
     check_two_layers(rank, world)
+    check_two_layers(rank, world, chunk=3)
     for dt in (torch.bfloat16, torch.float16):
         check_half(rank, world, dtype=dt, label="half")
         check_half(rank, world, dtype=dt, causal=True, key_lengths=[8 * world - 5], sharding="zigzag",
@@ -72,6 +73,39 @@ def _fixed_cases(rank: int, world: int) -> None:
 @pytest.mark.parametrize("world", [2, 3])
 def test_ring_equals_single_process(world):
     run_spawned(_fixed_cases, world)
+
+
+def _chunked_cases(rank: int, world: int) -> None:
+    """Shards of several chunks: sub-rings, chunks of uneven runs, a rank with fewer chunks
+    than the others, with and without overlap (the same messages, waited at once)."""
+    n = 8 * world
+    uneven = [7] + [0] * (world - 2) + [n - 7]
+    for dt in DTYPES:
+        for chunk, overlap in ((1, True), (3, True), (5, False)):
+            opts = dict(dtype=dt, chunk=chunk, overlap=overlap)
+            check_dense(rank, world, length=n, label="dense", **opts)
+            check_dense(rank, world, length=n, causal=True, label="causal", **opts)
+            check_dense(rank, world, length=n + 3, causal=True, sharding="zigzag", label="zigzag uneven",
+                        **opts)
+            check_dense(rank, world, length=n, causal=True, key_lengths=[3, n], sharding="zigzag",
+                        label="causal padding", **opts)
+            check_dense(rank, world, length=n, key_lengths=[0, 5], dv=5, label="padding, Dv != D", **opts)
+            check_dense(rank, world, length=n, causal=True, lengths=uneven, label="empty shard", **opts)
+            check_packed(rank, world, set_lengths=[5, 0, 1, 2 * world + 3, 1, 7], causal=True,
+                         sharding="zigzag", label="packed causal zigzag", **opts)
+        check_dense(rank, world, dtype=dt, length=n, pattern=WindowPattern(3, 2), overlap=False,
+                    label="window, no overlap")
+        check_dense(rank, world, dtype=dt, length=n, pattern=WindowPattern(3, causal=True),
+                    key_lengths=[n - 5, 2], overlap=False, label="causal window, no overlap")
+        check_packed(rank, world, set_lengths=[5, 0, 1, 2 * world + 3, 1, 7], dtype=dt,
+                     pattern=WindowPattern(2, 3), overlap=False, label="packed window, no overlap")
+    check_half(rank, world, dtype=torch.bfloat16, causal=True, sharding="zigzag", chunk=5,
+               label="half chunked")
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_ring_in_chunks_equals_single_process(world):
+    run_spawned(_chunked_cases, world)
 
 
 def _one_rank_cases(rank: int, world: int) -> None:
@@ -143,7 +177,8 @@ def _case(draw):
                                 dilation=draw(st.integers(1, 3)), causal=wcausal)
     sharding = "contiguous" if pattern is not None else draw(st.sampled_from(["contiguous", "zigzag"]))
     opts = dict(dtype=dtype, causal=causal, pattern=pattern, sharding=sharding, seed=draw(st.integers(0, 99)),
-                h=draw(st.integers(1, 2)), d=draw(st.integers(1, 8)))
+                h=draw(st.integers(1, 2)), d=draw(st.integers(1, 8)),
+                chunk=draw(st.none() | st.integers(1, 7)), overlap=draw(st.booleans()))
     if kind == "packed":
         opts["set_lengths"] = draw(st.lists(st.integers(0, 9), min_size=1, max_size=5))
         return kind, opts

@@ -3,7 +3,8 @@
 A block pairs a run of this rank's queries with a run of keys (from any rank), both given
 by global positions. Its mask comes from the positions alone: causal (``key <= query``),
 the key padding of ``key_lengths`` (keys at or after ``key_lengths[b]`` are padding), and
-packed sets (a query sees only keys of its own set, by global segment ids). Most blocks
+packed sets (a query sees only keys of its own set, by segment ids found from the global
+offsets for the block's positions only). Most blocks
 need no dense mask at all: under causal a run of keys lies wholly before (full block),
 wholly after (skipped) or on the diagonal (``is_causal``); a set that covers both runs, or
 sets that miss each other, need none either.
@@ -40,7 +41,14 @@ class Masking:
 
     causal: bool = False
     key_lengths: torch.Tensor | None = None  # (B,) int, global
-    segments: torch.Tensor | None = None  # (L,) int64: the packed set of each position
+    offsets: torch.Tensor | None = None  # (S + 1,) int64: global packed set boundaries
+
+    def segments(self, start: int, stop: int) -> torch.Tensor:
+        """``(stop - start,)`` int64: the packed set of each position in ``[start, stop)``
+        (computed per block, so no rank holds an ``(L,)`` tensor of the whole sequence)."""
+        assert self.offsets is not None
+        pos = torch.arange(start, stop, device=self.offsets.device)
+        return torch.bucketize(pos, self.offsets, right=True) - 1
 
 
 @dataclass
@@ -66,8 +74,8 @@ def block_mask(m: Masking, qs: int, qe: int, ks: int, ke: int, dtype: torch.dtyp
             else:
                 q = torch.arange(qs, qe, device=device)[:, None]
                 allowed = (torch.arange(ks, ke, device=device)[None, :] <= q)[None, None]
-    if m.segments is not None:
-        sq, sk = m.segments[qs:qe], m.segments[ks:ke]
+    if m.offsets is not None:
+        sq, sk = m.segments(qs, qe), m.segments(ks, ke)
         # segment ids are non-decreasing along positions: compare the ends
         if int(sq[-1]) < int(sk[0]) or int(sk[-1]) < int(sq[0]):
             return None

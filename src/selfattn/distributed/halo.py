@@ -12,8 +12,15 @@ differences, so the extended sequence ``[s - left*d, e + right*d)`` gives the sa
 as the global one; its queries outside ``[s, e)`` are zero rows whose outputs are dropped
 (O(w) wasted rows, no new kernel).
 
-``HaloExchange`` is the exchange as an autograd function: backward sends the halo's key
-and value gradients back to their owners, who add them to their own.
+Overlap, and no extended copies: the sends and receives are posted (``HaloPost``), the
+window kernel runs on the shard alone, whose *interior* rows (more than a reach from either
+end) are already exact, and only then is the halo waited for (``HaloWait``); the ``reach``
+rows at each end are recomputed on a short range made of the halo and the shard's end,
+and the three parts are concatenated. No shard-sized copy of ``k``, ``v`` or ``q`` is made.
+A shard shorter than the two reaches runs once on the whole extended range. Backward
+mirrors it: ``HaloWait``'s backward posts the halo's key and value gradients back to their
+owners (and the receives of ours), the interior's backward runs meanwhile, and
+``HaloPost``'s backward waits and adds what the peers sent to the shard's own gradients.
 """
 
 from __future__ import annotations
@@ -81,84 +88,149 @@ def halo_plan(layout: Layout, rank: int, pattern: WindowPattern) -> HaloPlan:
     return HaloPlan(start, stop, own, tuple(sends), tuple(recvs))
 
 
-def _exchange(xs: tuple[torch.Tensor, ...], out_ranges, in_ranges, own_start: int, tags,
-              group) -> tuple[list, list[list[torch.Tensor]]]:
-    """Send the slices ``out_ranges`` of each local ``x`` (rows from ``own_start``) and
-    receive ``in_ranges``; returns the works and, per tensor, the received pieces."""
-    works: list = []
-    got: list[list[torch.Tensor]] = [[] for _ in xs]
-    for peer, s, e in out_ranges:
-        for x, tag in zip(xs, tags, strict=True):
-            works += send(x[:, :, s - own_start:e - own_start], peer, group, tag)
-    for peer, s, e in in_ranges:
-        for i, (x, tag) in enumerate(zip(xs, tags, strict=True)):
-            buf = x.new_empty(x.shape[0], x.shape[1], e - s, x.shape[3])
-            works += recv(buf, peer, group, tag)
-            got[i].append(buf)
-    return works, got
+class _State:
+    """The works of one exchange, shared by its two autograd nodes."""
 
+    def __init__(self, plan: HaloPlan, group, k: torch.Tensor, v: torch.Tensor) -> None:
+        self.plan, self.group = plan, group
+        self.like = (k.detach(), v.detach())  # dtype, batch and heads of the gradients
+        self.works: list = []
+        self.back_works: list = []
+        self.back_got: list = []
+        self.back_posted = False
 
-class HaloExchange(torch.autograd.Function):
-    """``(k, v)`` of this shard -> ``(k, v)`` on the extended range ``plan.start..stop``."""
-
-    @staticmethod
-    def forward(ctx, k, v, plan: HaloPlan, group):  # type: ignore[override]
-        works, got = _exchange((k, v), plan.sends, plan.recvs, plan.own[0], (_TAG_K, _TAG_V), group)
-        wait_all(works)
-        ctx.plan, ctx.group = plan, group
-        outs = []
-        for x, pieces in zip((k, v), got, strict=True):
-            order = [(s, p) for (_, s, _), p in zip(plan.recvs, pieces, strict=True)]
-            order.append((plan.own[0], x))
-            outs.append(torch.cat([p for _, p in sorted(order, key=lambda t: t[0])], 2))
-        return outs[0], outs[1]
-
-    @staticmethod
-    def backward(ctx, dk_ext, dv_ext):  # type: ignore[override]
-        plan, group = ctx.plan, ctx.group
-        lo = plan.start
-        own_s, own_e = plan.own
-        # the halo's gradients go back to their owners; ours come back from the peers
-        back = [(peer, s, e) for peer, s, e in plan.recvs]
-        works: list = []
-        for peer, s, e in back:
-            works += send(dk_ext[:, :, s - lo:e - lo], peer, group, _TAG_DK)
-            works += send(dv_ext[:, :, s - lo:e - lo], peer, group, _TAG_DV)
-        got = []
+    def post_back(self, grads: list[torch.Tensor | None], overlap: bool) -> None:
+        """Send the halo's gradients to their owners; receive those of our rows."""
+        plan, group = self.plan, self.group
+        like_k, like_v = self.like
+        for (peer, s, e), gk, gv in zip(plan.recvs, grads[0::2], grads[1::2], strict=True):
+            gk = like_k.new_zeros(*like_k.shape[:2], e - s, like_k.shape[3]) if gk is None else gk
+            gv = like_v.new_zeros(*like_v.shape[:2], e - s, like_v.shape[3]) if gv is None else gv
+            self.back_works += send(gk, peer, group, _TAG_DK) + send(gv, peer, group, _TAG_DV)
         for peer, s, e in plan.sends:
-            gk = dk_ext.new_empty(dk_ext.shape[0], dk_ext.shape[1], e - s, dk_ext.shape[3])
-            gv = dv_ext.new_empty(dv_ext.shape[0], dv_ext.shape[1], e - s, dv_ext.shape[3])
-            works += recv(gk, peer, group, _TAG_DK) + recv(gv, peer, group, _TAG_DV)
-            got.append((s, e, gk, gv))
-        dk = dk_ext[:, :, own_s - lo:own_e - lo].clone()
-        dv = dv_ext[:, :, own_s - lo:own_e - lo].clone()
-        wait_all(works)
-        for s, e, gk, gv in got:
-            dk[:, :, s - own_s:e - own_s] += gk
-            dv[:, :, s - own_s:e - own_s] += gv
+            gk = like_k.new_empty(*like_k.shape[:2], e - s, like_k.shape[3])
+            gv = like_v.new_empty(*like_v.shape[:2], e - s, like_v.shape[3])
+            self.back_works += recv(gk, peer, group, _TAG_DK) + recv(gv, peer, group, _TAG_DV)
+            self.back_got.append((s, e, gk, gv))
+        self.back_posted = True
+        if not overlap:
+            wait_all(self.back_works)
+
+
+class HaloPost(torch.autograd.Function):
+    """``(k, v)`` -> ``(k, v, *halo)``: posts the exchange; the halo buffers (``k`` and ``v``
+    of each ``plan.recvs`` range, in turn) are filled in the background until ``HaloWait``."""
+
+    @staticmethod
+    def forward(ctx, k, v, state: _State, overlap: bool):  # type: ignore[override]
+        plan, group = state.plan, state.group
+        own = plan.own[0]
+        for peer, s, e in plan.sends:
+            state.works += send(k[:, :, s - own:e - own], peer, group, _TAG_K)
+            state.works += send(v[:, :, s - own:e - own], peer, group, _TAG_V)
+        halo = []
+        for peer, s, e in plan.recvs:
+            kb = k.new_empty(*k.shape[:2], e - s, k.shape[3])
+            vb = v.new_empty(*v.shape[:2], e - s, v.shape[3])
+            state.works += recv(kb, peer, group, _TAG_K) + recv(vb, peer, group, _TAG_V)
+            halo += [kb, vb]
+        if not overlap:
+            wait_all(state.works)
+        ctx.state, ctx.overlap = state, overlap
+        return (k.view_as(k), v.view_as(v), *halo)
+
+    @staticmethod
+    def backward(ctx, dk, dv, *_):  # type: ignore[override]
+        state = ctx.state
+        if not state.back_posted:  # no halo came in: post here
+            state.post_back([None] * (2 * len(state.plan.recvs)), ctx.overlap)
+        wait_all(state.back_works)
+        own = state.plan.own[0]
+        dk, dv = dk.clone(), dv.clone()
+        for s, e, gk, gv in state.back_got:
+            dk[:, :, s - own:e - own] += gk
+            dv[:, :, s - own:e - own] += gv
         return dk, dv, None, None
+
+
+class HaloWait(torch.autograd.Function):
+    """Waits for the halo; backward posts its gradients' way back (``_State.post_back``)."""
+
+    @staticmethod
+    def forward(ctx, state: _State, overlap: bool, *halo):  # type: ignore[override]
+        wait_all(state.works)
+        ctx.state, ctx.overlap = state, overlap
+        return tuple(x.view_as(x) for x in halo)
+
+    @staticmethod
+    def backward(ctx, *grads):  # type: ignore[override]
+        ctx.state.post_back(list(grads), ctx.overlap)
+        return (None, None, *[None] * len(grads))  # HaloPost ignores its halo's gradients
+
+
+def _window(q, k, v, pattern, start: int, causal: bool, key_lengths, offsets, scale):
+    """Window attention of the rows ``q, k, v`` holding global positions ``start ...``."""
+    n = q.shape[2]
+    if offsets is None:
+        kl = None if key_lengths is None else (key_lengths - start).clamp(0, n)
+        return attention(q, k, v, pattern=pattern, causal=causal, key_lengths=kl, scale=scale)
+    off = (offsets.clamp(start, start + n) - start).to(torch.long)
+    packed = [x[0].transpose(0, 1) for x in (q, k, v)]  # (N, H, D)
+    out = pattern_varlen_attention(*packed, off, pattern, causal=causal, scale=scale)
+    return out.transpose(0, 1)[None]
 
 
 def halo_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, pattern: WindowPattern,
                    layout: Layout, rank: int, group: dist.ProcessGroup | None, *,
                    causal: bool = False, key_lengths: torch.Tensor | None = None,
-                   offsets: torch.Tensor | None = None, scale: float | None = None) -> torch.Tensor:
+                   offsets: torch.Tensor | None = None, scale: float | None = None,
+                   overlap: bool = True) -> torch.Tensor:
     """``(B, H, L_r, Dv)`` window attention of this shard's queries; ``offsets``: global
     packed set boundaries (then ``B = 1``)."""
     plan = halo_plan(layout, rank, pattern)
     lq = q.shape[2]
     if lq == 0:  # an empty shard has nothing to send and needs nothing (plan is empty)
         return q.new_zeros(*q.shape[:3], v.shape[-1]) + 0.0 * (q.sum() + k.sum() + v.sum())
-    k_ext, v_ext = HaloExchange.apply(k, v, plan, group)
-    n_ext = plan.stop - plan.start
-    q_ext = F.pad(q, (0, 0, plan.before, n_ext - plan.before - lq))
-    if offsets is None:
-        kl = None if key_lengths is None else (key_lengths - plan.start).clamp(0, n_ext)
-        out = attention(q_ext, k_ext, v_ext, pattern=pattern, causal=causal, key_lengths=kl,
-                        scale=scale)
-    else:
-        off = (offsets.clamp(plan.start, plan.stop) - plan.start).to(torch.long)
-        packed = [x[0].transpose(0, 1) for x in (q_ext, k_ext, v_ext)]  # (N_ext, H, D)
-        out = pattern_varlen_attention(*packed, off, pattern, causal=causal, scale=scale)
-        out = out.transpose(0, 1)[None]
-    return out[:, :, plan.before:plan.before + lq]
+    opts = dict(causal=causal, key_lengths=key_lengths, offsets=offsets, scale=scale)
+    if not plan.sends and not plan.recvs:
+        return _window(q, k, v, pattern, plan.own[0], **opts)
+    state = _State(plan, group, k, v)
+    k_own, v_own, *posted = HaloPost.apply(k, v, state, overlap)
+    s0, e0 = plan.own
+    reach_l = pattern.left * pattern.dilation
+    reach_r = pattern.right * pattern.dilation  # type: ignore[operator]
+    n_l = min(lq, reach_l) if plan.start < s0 else 0  # rows that need keys of the left halo
+    n_r = min(lq, reach_r) if plan.stop > e0 else 0
+    split = n_l + n_r < lq
+    inner = _window(q, k_own, v_own, pattern, s0, **opts) if split else None  # while the halo travels
+    halo = HaloWait.apply(state, overlap, *posted) if posted else ()
+    if not posted:
+        wait_all(state.works)  # our sends only
+    before = [(s, kb, vb) for (_, s, _), kb, vb in zip(plan.recvs, halo[0::2], halo[1::2], strict=True)
+              if s < s0]
+    after = [(s, kb, vb) for (_, s, _), kb, vb in zip(plan.recvs, halo[0::2], halo[1::2], strict=True)
+             if s >= e0]
+
+    def edge(lo: int, hi: int, q_lo: int, q_hi: int) -> torch.Tensor:
+        """Exact outputs of queries ``[q_lo, q_hi)`` from keys ``[lo, hi)`` (halo + own rows)."""
+        a, b = max(lo, s0), min(hi, e0)
+        ks = [x for s, x, _ in sorted(before, key=lambda t: t[0])] if lo < s0 else []
+        vs = [x for s, _, x in sorted(before, key=lambda t: t[0])] if lo < s0 else []
+        ks.append(k_own[:, :, a - s0:b - s0])
+        vs.append(v_own[:, :, a - s0:b - s0])
+        if hi > e0:
+            ks += [x for s, x, _ in sorted(after, key=lambda t: t[0])]
+            vs += [x for s, _, x in sorted(after, key=lambda t: t[0])]
+        qs = F.pad(q[:, :, q_lo - s0:q_hi - s0], (0, 0, q_lo - lo, hi - q_hi))
+        out = _window(qs, torch.cat(ks, 2), torch.cat(vs, 2), pattern, lo, **opts)
+        return out[:, :, q_lo - lo:q_hi - lo]
+
+    if not split:  # a short shard: one run over the whole extended range
+        return edge(plan.start, plan.stop, s0, e0)
+    parts = []
+    if n_l:
+        parts.append(edge(plan.start, min(plan.stop, s0 + n_l + reach_r), s0, s0 + n_l))
+    parts.append(inner[:, :, n_l:lq - n_r])
+    if n_r:
+        parts.append(edge(max(plan.start, e0 - n_r - reach_l), plan.stop, e0 - n_r, e0))
+    return torch.cat(parts, 2)

@@ -17,11 +17,11 @@ import torch.distributed as dist
 
 from .._checks import check_dtype, check_ndim, check_same_device, check_same_dtype
 from ..patterns.window import WindowPattern
-from ..varlen import check_offsets, segment_ids
+from ..varlen import check_offsets
 from .blocks import Masking
 from .comm import all_lengths, group_info
 from .halo import halo_attention
-from .ring import run_ring
+from .ring import chunk_rows, run_ring
 from .sharding import SHARDINGS, layout_from_lengths
 
 __all__ = ["ring_attention", "ring_varlen_attention"]
@@ -61,10 +61,19 @@ def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, pattern, sharding:
     return float(scale)
 
 
+def _rows(chunk: int | None, q: torch.Tensor, v: torch.Tensor) -> int:
+    if chunk is None:
+        return chunk_rows(q.shape[0], q.shape[1], q.shape[3], v.shape[3])
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk: expected a positive number of positions, got {chunk!r}")
+    return chunk
+
+
 def ring_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
                    group: dist.ProcessGroup | None = None, causal: bool = False,
                    key_lengths: torch.Tensor | None = None, pattern: WindowPattern | None = None,
-                   scale: float | None = None, sharding: str = "contiguous") -> torch.Tensor:
+                   scale: float | None = None, sharding: str = "contiguous",
+                   chunk: int | None = None, overlap: bool = True) -> torch.Tensor:
     """Exact attention over one sequence sharded along its length across ``group``.
 
     Args:
@@ -79,6 +88,11 @@ def ring_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
         pattern: None (all pairs) or a ``WindowPattern`` (only the halo is exchanged;
             contiguous shards).
         scale: score scale, default ``1/sqrt(D)``.
+        chunk: positions per message and per flash call (the same on every rank; default
+            ``ring.chunk_rows``: about 2^16 elements per buffer, at least 256 rows); a rank
+            holds a few chunk-sized buffers besides its shard's output and gradients.
+        overlap: post each transfer before the compute it hides behind (default); False
+            waits for every transfer first (the same messages: for measuring the overlap).
 
     Returns:
         ``(B, H, L_r, Dv)``: this rank's shard of ``attention(Q, K, V, ...)`` on the gathered
@@ -99,14 +113,16 @@ def ring_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
         key_lengths = key_lengths.to(device=q.device, dtype=torch.long)
     if pattern is not None:
         return halo_attention(q, k, v, pattern, layout, rank, group, causal=causal,
-                              key_lengths=key_lengths, scale=scale)
-    return run_ring(q, k, v, layout, Masking(causal, key_lengths, None), scale, group, rank)
+                              key_lengths=key_lengths, scale=scale, overlap=overlap)
+    return run_ring(q, k, v, layout, Masking(causal, key_lengths, None), scale, group, rank,
+                    _rows(chunk, q, v), overlap)
 
 
 def ring_varlen_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, offsets: torch.Tensor,
                           *, group: dist.ProcessGroup | None = None, causal: bool = False,
                           pattern: WindowPattern | None = None, scale: float | None = None,
-                          sharding: str = "contiguous") -> torch.Tensor:
+                          sharding: str = "contiguous", chunk: int | None = None,
+                          overlap: bool = True) -> torch.Tensor:
     """Packed variable-length sets whose rows are split across ``group``; sets may span ranks.
 
     Args:
@@ -114,7 +130,7 @@ def ring_varlen_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, off
             ``(N_r, H, Dv)``, sharded as in ``ring_attention``.
         offsets: ``(S + 1,)`` int, the *global* set boundaries (the same on every rank),
             ``offsets[-1]`` = the total rows of all ranks.
-        causal, pattern, scale, sharding: as in ``ring_attention``; positions (and a
+        causal, pattern, scale, sharding, chunk, overlap: as in ``ring_attention``; positions (and a
             window) restart in every set.
 
     Returns:
@@ -131,8 +147,9 @@ def ring_varlen_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, off
     offsets = offsets.to(device=q.device, dtype=torch.long)
     if pattern is not None:
         out = halo_attention(q4, k4, v4, pattern, layout, rank, group, causal=causal,
-                             offsets=offsets, scale=scale)
+                             offsets=offsets, scale=scale, overlap=overlap)
     else:
-        masking = Masking(causal, None, segment_ids(offsets, layout.total))
-        out = run_ring(q4, k4, v4, layout, masking, scale, group, rank)
+        rows = _rows(chunk, q4, v4)
+        out = run_ring(q4, k4, v4, layout, Masking(causal, None, offsets), scale, group, rank, rows,
+                       overlap)
     return out[0].transpose(0, 1)

@@ -1,23 +1,36 @@
-"""Exact sequence-parallel (ring) attention over ``torch.distributed``.
+"""Exact sequence-parallel (ring) attention over ``torch.distributed``, in sub-rings of chunks.
 
 One long sequence of ``L`` positions is split along its length over the ``N`` ranks of a
 group (``sharding.py``); rank ``r`` holds ``q, k, v`` of its positions, ``(B, H, L_r, D)``.
-The lecture's long-sequence problem (L^2 work and memory) is spread over the ranks: in
-``N`` steps every key/value block visits every rank around the ring ``r -> r+1``; each rank
-attends its queries to the block it holds and merges the partial softmaxes by their
-log-sum-exp (``blocks.merge``), which gives *exactly* the softmax over all keys. While one
-block is computed the next is already in flight (``isend``/``irecv`` posted before the
-compute), so communication hides behind compute when a block's work outlasts its transfer.
+The lecture's long-sequence problem (L^2 work and memory) is spread over the ranks: every
+key/value block visits every rank around the ring ``r -> r+1``; each rank attends its
+queries to the block it holds and merges the partial softmaxes by their log-sum-exp
+(``blocks.merge``), which gives *exactly* the softmax over all keys.
 
-Backward (``_RingAttention.backward``): the blocks go round again, and each carries the
-running sums of its ``dK, dV``: rank ``r`` adds its queries' share (the flash backward
-with the merged output and log-sum-exp) and passes the sums on, so after ``N`` hops every
-rank holds the full gradient of its own keys and values; ``dQ`` stays local.
+Sub-rings (memory). Each rank's shard is cut into chunks of ``rows`` positions (a zigzag
+shard: the j-th chunk of each of its two runs together, so causal work stays balanced in
+every round). Round ``(j, s)``: rank ``r`` holds chunk ``j`` of rank ``r - s``, attends to it
+(query chunk by query chunk) and passes it on; after ``N`` rounds chunk ``j`` of every rank
+has visited every rank and sub-ring ``j + 1`` starts from the ranks' own chunks. A rank
+thus holds two key/value chunks at a time (the one it computes, the next one arriving), not
+whole blocks: per-rank memory is its shard's output (and in the backward ``dQ, dK, dV``) plus
+a constant number of chunk-sized buffers, independent of ``L`` and ``N``.
 
-Memory per rank: its shard, one block in flight and the running output, O(L_r * D),
-never an ``L x L`` matrix. Traffic per rank and step: one K/V block, ``B*H*L_r*(D+Dv)``
-elements (twice that in the backward). A ``WindowPattern`` needs only the neighbours'
-halo (``halo.py``).
+Overlap. Each round posts the send of its chunk and the receive of the next round's chunk
+(``isend``/``irecv``) *before* computing, and waits after, so transfer hides behind compute
+when a chunk's work outlasts its transfer. ``overlap=False`` waits for every transfer before
+computing (the same messages), to measure what the overlap gains.
+
+Backward (``_RingAttention.backward``): the chunks go round again, and each carries the
+running sums of its ``dK, dV``: rank ``r`` adds its queries' share (the flash backward with
+the merged output and log-sum-exp) to the sums it received with the chunk and passes them
+on; after the last round of a sub-ring the sums reach the chunk's owner, complete. ``dQ``
+stays local. Half precision travels as it is and is computed in float32 block by block
+(the flash op's half outputs, rounded per block and summed over many chunks, would add
+error that single-process attention, one call, does not have).
+
+Traffic per rank and step: one K/V block, ``B*H*L_r*(D+Dv)`` elements, in chunks (twice
+that in the backward). A ``WindowPattern`` needs only the halo (``halo.py``).
 """
 
 from __future__ import annotations
@@ -29,132 +42,177 @@ from .blocks import Masking, block_backward, block_forward, block_mask, merge
 from .comm import recv, send, wait_all
 from .sharding import Layout
 
-__all__ = ["run_ring"]
+__all__ = ["chunk_rows", "run_ring", "sub_shards"]
 
 _TAG_K, _TAG_V, _TAG_DK, _TAG_DV = 11, 12, 13, 14
+
+Piece = tuple[int, int, int]  # (local start, global start, global stop)
+
+
+def chunk_rows(b: int, h: int, d: int, dv: int) -> int:
+    """Default chunk: about 2^16 elements per ``(B, H, rows, D)`` buffer, at least 256 rows
+    (smaller chunks make the per-call overhead of the flash op show)."""
+    return max(256, (1 << 16) // max(1, b * h * max(d, dv)))
+
+
+def sub_shards(layout: Layout, rank: int, rows: int) -> list[list[Piece]]:
+    """Chunk ``j`` of ``rank``'s shard: the ``j``-th ``rows``-long piece of each of its runs."""
+    runs = layout.local_runs(rank)
+    count = max((-(-(e - s) // rows) for _, s, e in runs), default=0)
+    out = []
+    for j in range(count):
+        out.append([(lo + j * rows, s + j * rows, min(s + (j + 1) * rows, e))
+                    for lo, s, e in runs if s + j * rows < e])
+    return out
 
 
 def _acc(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
 
-def _pairs(layout: Layout, rank: int, src: int):
-    """``(q_local, qs, qe, k_local, ks, ke)`` for every run pair of this rank's queries and
-    ``src``'s keys."""
-    for ql, qs, qe in layout.local_runs(rank):
-        for kl, ks, ke in layout.local_runs(src):
-            yield ql, qs, qe, kl, ks, ke
+def _rows(p: Piece) -> slice:
+    return slice(p[0], p[0] + p[2] - p[1])
 
 
-def _accumulate(total: torch.Tensor | None, rows: slice, g: torch.Tensor, n: int,
-                acc: torch.dtype) -> torch.Tensor:
-    """``total[:, :, rows] += g``; a first ``g`` covering all ``n`` rows becomes the total
-    itself (no zeros buffer: one block-sized tensor less per rank)."""
-    if total is None:
-        if rows.start == 0 and rows.stop == n and g.dtype == acc:
-            return g.contiguous()  # the flash backward gives (B, L, H, D) strides; sends need rows
-        total = g.new_zeros(*g.shape[:2], n, g.shape[3], dtype=acc)
-    total[:, :, rows] += g
-    return total
+class _Plan:
+    """Every rank's chunks and the ring neighbours, shared by forward and backward."""
+
+    def __init__(self, layout: Layout, rank: int, rows: int) -> None:
+        self.world, self.rank = layout.world, rank
+        self.chunks = [sub_shards(layout, p, rows) for p in range(layout.world)]
+        self.rounds = max((len(c) for c in self.chunks), default=0)
+        self.queries = [p for sub in self.chunks[rank] for p in sub]
+        self.nxt, self.prv = (rank + 1) % self.world, (rank - 1) % self.world
+
+    def chunk(self, src: int, j: int) -> list[Piece]:
+        subs = self.chunks[src % self.world]
+        return subs[j] if j < len(subs) else []
+
+    def own(self, k: torch.Tensor, v: torch.Tensor, j: int):
+        return [(p, k[:, :, _rows(p)], v[:, :, _rows(p)]) for p in self.chunk(self.rank, j)]
+
+    def pass_on(self, cur, j: int, s: int, group, b: int, h: int, like_k, like_v, overlap: bool):
+        """Post the send of ``cur`` and the receive of the next round's chunk (none after the
+        last round of a sub-ring); ``(works, incoming)``."""
+        if s == self.world - 1:
+            return [], []
+        incoming = [(p, like_k.new_empty(b, h, p[2] - p[1], like_k.shape[-1]),
+                     like_v.new_empty(b, h, p[2] - p[1], like_v.shape[-1]))
+                    for p in self.chunk(self.rank - s - 1, j)]
+        works: list = []
+        for _, kc, vc in cur:
+            works += send(kc, self.nxt, group, _TAG_K) + send(vc, self.nxt, group, _TAG_V)
+        for _, kc, vc in incoming:
+            works += recv(kc, self.prv, group, _TAG_K) + recv(vc, self.prv, group, _TAG_V)
+        if not overlap:
+            wait_all(works)
+        return works, incoming
 
 
 class _RingAttention(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, layout: Layout, masking: Masking, scale: float,  # type: ignore[override]
-                group: dist.ProcessGroup | None, rank: int):
-        world = layout.world
-        q, k, v = q.contiguous(), k.contiguous(), v.contiguous()  # sent and sliced every step
+                group: dist.ProcessGroup | None, rank: int, rows: int, overlap: bool):
+        plan = _Plan(layout, rank, rows)
         b, h, lq, _ = q.shape
-        dv = v.shape[-1]
         acc = _acc(q.dtype)
-        out = q.new_zeros(b, h, lq, dv, dtype=acc)
+        out = q.new_zeros(b, h, lq, v.shape[-1], dtype=acc)
         lse = q.new_full((b, h, lq), float("-inf"), dtype=acc)
-        nxt, prv = (rank + 1) % world, (rank - 1) % world
-        kb, vb = k, v
-        for s in range(world):
-            src = (rank - s) % world
-            works: list = []
-            if s < world - 1:  # the next block travels while this one is computed
-                n_in = layout.length((rank - s - 1) % world)
-                k_in, v_in = k.new_empty(b, h, n_in, k.shape[-1]), v.new_empty(b, h, n_in, dv)
-                works = (send(kb, nxt, group, _TAG_K) + send(vb, nxt, group, _TAG_V)
-                         + recv(k_in, prv, group, _TAG_K) + recv(v_in, prv, group, _TAG_V))
-            for ql, qs, qe, kl, ks, ke in _pairs(layout, rank, src):
-                bm = block_mask(masking, qs, qe, ks, ke, q.dtype, q.device)
-                if bm is None:
-                    continue
-                o, l_ = block_forward(q[:, :, ql:ql + qe - qs], kb[:, :, kl:kl + ke - ks],
-                                      vb[:, :, kl:kl + ke - ks], bm, scale)
-                merge(out[:, :, ql:ql + qe - qs], lse[:, :, ql:ql + qe - qs], o, l_)
-            if s < world - 1:
+        for j in range(plan.rounds):
+            cur = plan.own(k, v, j)
+            for s in range(plan.world):
+                works, incoming = plan.pass_on(cur, j, s, group, b, h, k, v, overlap)
+                for kp, kc, vc in cur:
+                    kc, vc = kc.to(acc), vc.to(acc)
+                    for qp in plan.queries:
+                        bm = block_mask(masking, qp[1], qp[2], kp[1], kp[2], acc, q.device)
+                        if bm is None:
+                            continue
+                        o, l_ = block_forward(q[:, :, _rows(qp)].to(acc), kc, vc, bm, scale)
+                        merge(out[:, :, _rows(qp)], lse[:, :, _rows(qp)], o, l_)
                 wait_all(works)
-                kb, vb = k_in, v_in
+                cur = incoming
         out = out.to(q.dtype)
         ctx.save_for_backward(q, k, v, out, lse)
-        ctx.layout, ctx.masking, ctx.scale, ctx.group, ctx.rank = layout, masking, scale, group, rank
+        ctx.plan, ctx.masking, ctx.scale, ctx.group, ctx.overlap = plan, masking, scale, group, overlap
         return out
 
     @staticmethod
     def backward(ctx, dout):  # type: ignore[override]
         q, k, v, out, lse = ctx.saved_tensors
-        layout, masking, scale, group, rank = ctx.layout, ctx.masking, ctx.scale, ctx.group, ctx.rank
-        world = layout.world
+        plan, masking, scale, group, overlap = ctx.plan, ctx.masking, ctx.scale, ctx.group, ctx.overlap
         b, h, lq, d = q.shape
         dv = v.shape[-1]
         acc = _acc(q.dtype)
         lse = lse.masked_fill(torch.isneginf(lse), float("inf"))  # rows empty everywhere
-        dq = None
-        nxt, prv = (rank + 1) % world, (rank - 1) % world
-        kb, vb = k, v
-        sums_in: tuple[torch.Tensor, torch.Tensor] | None = None
+        dq = q.new_zeros(b, h, lq, d, dtype=acc)
+        dk = q.new_zeros(b, h, lq, d, dtype=acc)
+        dvv = q.new_zeros(b, h, lq, dv, dtype=acc)
+        sums_in: list = []  # the sums posted for the chunk of the next round
         sum_works: list = []
         pending_sends: list = []
-        for s in range(world):
-            src = (rank - s) % world
-            kv_works: list = []
-            if s < world - 1:
-                n_in = layout.length((rank - s - 1) % world)
-                k_in, v_in = k.new_empty(b, h, n_in, d), v.new_empty(b, h, n_in, dv)
-                kv_works = (send(kb, nxt, group, _TAG_K) + send(vb, nxt, group, _TAG_V)
-                            + recv(k_in, prv, group, _TAG_K) + recv(v_in, prv, group, _TAG_V))
-            n_src = layout.length(src)
-            dk_b = dv_b = None
-            for ql, qs, qe, kl, ks, ke in _pairs(layout, rank, src):
-                bm = block_mask(masking, qs, qe, ks, ke, q.dtype, q.device)
-                if bm is None:
+
+        def finish(pieces) -> None:  # our own chunk's sums, complete after a whole sub-ring
+            for p, gk, gv in pieces:
+                dk[:, :, _rows(p)] += gk
+                dvv[:, :, _rows(p)] += gv
+
+        for j in range(plan.rounds):
+            cur = plan.own(k, v, j)
+            for s in range(plan.world):
+                kv_works, incoming = plan.pass_on(cur, j, s, group, b, h, k, v, overlap)
+                sums = []
+                for kp, kc, vc in cur:
+                    kc, vc = kc.to(acc), vc.to(acc)
+                    gk_sum = q.new_zeros(b, h, kp[2] - kp[1], d, dtype=acc)
+                    gv_sum = q.new_zeros(b, h, kp[2] - kp[1], dv, dtype=acc)
+                    for qp in plan.queries:
+                        bm = block_mask(masking, qp[1], qp[2], kp[1], kp[2], acc, q.device)
+                        if bm is None:
+                            continue
+                        r = _rows(qp)
+                        gq, gk, gv = block_backward(dout[:, :, r].to(acc), q[:, :, r].to(acc), kc, vc,
+                                                    out[:, :, r].to(acc), lse[:, :, r], bm, scale)
+                        dq[:, :, r] += gq
+                        gk_sum += gk
+                        gv_sum += gv
+                    sums.append((kp, gk_sum, gv_sum))
+                if plan.world == 1:
+                    finish(sums)
                     continue
-                rq, rk = slice(ql, ql + qe - qs), slice(kl, kl + ke - ks)
-                gq, gk, gv = block_backward(dout[:, :, rq], q[:, :, rq], kb[:, :, rk], vb[:, :, rk],
-                                            out[:, :, rq], lse[:, :, rq], bm, scale)
-                dq = _accumulate(dq, rq, gq, lq, acc)
-                dk_b = _accumulate(dk_b, rk, gk, n_src, acc)
-                dv_b = _accumulate(dv_b, rk, gv, n_src, acc)
-            dk_b = q.new_zeros(b, h, n_src, d, dtype=acc) if dk_b is None else dk_b
-            dv_b = q.new_zeros(b, h, n_src, dv, dtype=acc) if dv_b is None else dv_b
-            if world == 1:
-                sums_in = (dk_b, dv_b)
-                break
-            if sums_in is not None:  # the sums of the ranks that held this block before
                 wait_all(sum_works)
-                dk_b += sums_in[0]
-                dv_b += sums_in[1]
-                sums_in = None
-            wait_all(pending_sends)  # the previous sums are out by now: free them first
-            n_next = layout.length((rank - s - 1) % world)  # after the last step: our own block
-            sums_in = (q.new_empty(b, h, n_next, d, dtype=acc), q.new_empty(b, h, n_next, dv, dtype=acc))
-            pending_sends = send(dk_b, nxt, group, _TAG_DK) + send(dv_b, nxt, group, _TAG_DV)
-            sum_works = recv(sums_in[0], prv, group, _TAG_DK) + recv(sums_in[1], prv, group, _TAG_DV)
-            if s < world - 1:
+                if s > 0:  # the sums of the ranks that held this chunk before
+                    for (_, gk_sum, gv_sum), (_, gk_in, gv_in) in zip(sums, sums_in, strict=True):
+                        gk_sum += gk_in
+                        gv_sum += gv_in
+                else:  # what arrived last is our own previous chunk, complete
+                    finish(sums_in)
+                wait_all(pending_sends)  # the previous sums are out by now: free them first
+                for _, gk_sum, gv_sum in sums:
+                    pending_sends += (send(gk_sum, plan.nxt, group, _TAG_DK)
+                                      + send(gv_sum, plan.nxt, group, _TAG_DV))
+                # after the last round of a sub-ring: our own chunk j, complete
+                sums_in = [(p, q.new_empty(b, h, p[2] - p[1], d, dtype=acc),
+                            q.new_empty(b, h, p[2] - p[1], dv, dtype=acc))
+                           for p in plan.chunk(plan.rank - s - 1, j)]
+                for _, gk_in, gv_in in sums_in:
+                    sum_works += (recv(gk_in, plan.prv, group, _TAG_DK)
+                                  + recv(gv_in, plan.prv, group, _TAG_DV))
+                if not overlap:
+                    wait_all(sum_works)
+                    wait_all(pending_sends)
                 wait_all(kv_works)
-                kb, vb = k_in, v_in
+                cur = incoming
         wait_all(sum_works)
         wait_all(pending_sends)
-        dk, dvv = sums_in
-        dq = q.new_zeros(b, h, lq, d, dtype=acc) if dq is None else dq
-        return dq.to(q.dtype), dk.to(k.dtype), dvv.to(v.dtype), None, None, None, None, None
+        if plan.world > 1:
+            finish(sums_in)
+        return (dq.to(q.dtype), dk.to(k.dtype), dvv.to(v.dtype), None, None, None, None, None,
+                None, None)
 
 
 def run_ring(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: Layout, masking: Masking,
-             scale: float, group: dist.ProcessGroup | None, rank: int) -> torch.Tensor:
+             scale: float, group: dist.ProcessGroup | None, rank: int, rows: int,
+             overlap: bool = True) -> torch.Tensor:
     """The ring on validated inputs (``ring_attention`` checks them)."""
-    return _RingAttention.apply(q, k, v, layout, masking, scale, group, rank)
+    return _RingAttention.apply(q, k, v, layout, masking, scale, group, rank, rows, overlap)
