@@ -207,3 +207,63 @@ def test_predict_chunk_seconds_of_a_text_run_is_one_line(tiny_pos, capsys):
     assert main(["predict", str(tiny_pos), str(tiny_pos.parent / "in.txt"), "--chunk-seconds", "5"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: --chunk-seconds: only asr and phonemes runs") and err.count("\n") == 1
+
+
+# -- help text: written for users ------------------------------------------------------------
+def _package_api_names() -> set[str]:
+    """Names the package exports that read as code (``snake_case`` / ``CamelCase``), read from
+    every module's ``__all__`` with ``ast`` (no module is imported)."""
+    import ast
+
+    import selfattn
+
+    names: set[str] = set()
+    for path in Path(selfattn.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets) \
+                    and isinstance(node.value, (ast.List, ast.Tuple)):
+                names |= {e.value for e in node.value.elts if isinstance(e, ast.Constant)}
+    return {n for n in names if "_" in n.strip("_") or any(c.isupper() for c in n[1:])}
+
+
+_CALL = r"\b[A-Za-z]\w*[_.][\w.]*\("  # a Python call: a dotted or snake_case name before "("
+
+
+def test_every_help_has_examples_and_no_code_markup():
+    import contextlib
+    import io
+    import re
+
+    from selfattn.cli import build_parser
+
+    api, top = _package_api_names(), build_parser()
+    assert {"Predictor", "load_run", "run_command"} & api == {"load_run", "run_command"}  # the reader works
+    for path, parser in _parsers(top):
+        text, where = parser.format_help(), " ".join(path)
+        examples = re.search(r"^examples?:\n((?:  .*\n?)+)", text, re.MULTILINE)
+        assert examples, f"{where} --help has no 'example:' block"
+        lines = [line.strip() for line in examples.group(1).splitlines()]
+        commands = [line[line.index("selfattn "):] for line in lines if "selfattn " in line]
+        assert any(c.startswith(where + " ") or c == where for c in commands), (where, lines)
+        for command in commands:  # each example parses with the real parser
+            import shlex
+
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
+                try:
+                    top.parse_args(shlex.split(command, comments=True)[1:])
+                except SystemExit as stop:
+                    assert stop.code == 0, f"{where}: example {command!r}: {err.getvalue()}"
+        for pattern in (r"``\S.*?\S``", r":(?:func|class|meth|mod|attr):`", r"\bselfattn\.[a-z_]",
+                        _CALL):
+            assert not re.search(pattern, text), f"{where} --help: {re.search(pattern, text).group()!r}"
+        shown = sorted(n for n in api if re.search(rf"(?<![\w.-]){re.escape(n)}(?![\w-])", text))
+        assert shown == [], f"{where} --help names the package's code: {shown}"
+
+
+def test_the_help_checks_catch_markup():
+    import re
+
+    bad = "``add_subparsers(sub)`` adds the three commands; see run_attention(...) and :func:`x`"
+    assert re.search(r"``\S.*?\S``", bad) and re.search(r":(?:func|class|meth|mod|attr):`", bad)
+    assert re.search(_CALL, "add_subparsers(sub) here") and re.search(_CALL, "Predictor.from_run(RUN)")
+    assert not re.search(_CALL, "name(s) of O(L) (default 5), sets (count, height)")

@@ -123,8 +123,29 @@ def _report(results: dict) -> None:
         print(f"learning curves: {plots['learning_curves']}")
 
 
+_TRAIN_HELP = """\
+Train a model on a task (a preset) and write a run directory: config, weights, metrics,
+train.log, plots. TASK is a preset (selfattn train --list); --config merges a YAML file
+over it, and key=value overrides (model.width=64 trainer.max_epochs=3) come last. A bad
+config stops before any data is read, naming the key and the valid choices (exit 2).
+
+Your own data: data.path=FILE reads a file in the task's format instead of the cached data
+set (selfattn train TASK --help shows the format and the data options).
+
+Each run gets its own directory (runs/TASK, runs/TASK-2, ...; or run.dir=DIR), is
+reshuffled every epoch, checkpointed every trainer.checkpoint_every_n_steps steps and
+after each epoch, and --resume RUN continues it exactly where it stopped.
+
+examples:
+  selfattn train pos
+  selfattn train pos data.path=my_tagged.txt trainer.max_epochs=10 seed=1
+  selfattn train pos --print-config
+  selfattn train --resume runs/pos
+"""
+
 _PREDICT_HELP = """Label new input with a trained run, with the probability of every label.
 
+examples:
   echo "The dog barked at the mailman." | selfattn predict runs/pos -
   selfattn predict runs/pos sentences.txt --format jsonl --top-k 3
   selfattn predict runs/molecule-bbb molecules.csv --skip-bad --format csv --out scores.csv
@@ -134,20 +155,30 @@ Input per task: POS raw sentences (split into Penn Treebank tokens) or word/TAG 
 sentiment one text per line; molecules one SMILES per line, or a CSV/TSV whose header
 names a smiles column; nodes node numbers; speech a WAV file or a list of WAV paths;
 images a .npy array (count, height, width); translation one sentence per line.
-In Python: selfattn.train.Predictor.from_run(RUN).predict_file(PATH, top_k=3).
 """
 
 _EVAL_HELP = """Score a trained run, using only what it saved (vocabularies, labels, the config its
 weights were trained with; editing config.yaml changes nothing).
 
-  selfattn eval runs/pos                       its own test split (checked against splits.json)
-  selfattn eval runs/pos --data pos-oanc       another preset's test split
-  selfattn eval runs/pos --data my.txt         all of your own file, in the task's format
-  selfattn eval runs/pos --data pos-oanc data.label_map='{"\\"": "\'\'"}'
+examples:
+  selfattn eval runs/pos                       # its own test split (checked against splits.json)
+  selfattn eval runs/pos --data pos-oanc       # another preset's test split
+  selfattn eval runs/pos --data my.txt         # all of your own file, in the task's format
+  selfattn eval runs/pos --data pos-oanc data.label_map='{"\\"": "\\x27\\x27"}'
 
 data.label_map renames the data's labels to the run's (OANC tags quotes as ", WSJ as `` and '');
 a label the run never saw stops with its name and the run's labels, or is left out of the
 metrics with data.unknown_labels=ignore. Results go to RUN/eval.json (RUN/eval-NAME.json).
+"""
+
+
+_REPORT_HELP = """\
+A Markdown table of finished runs: the command that made each, its seed, wall time and
+test metric against its preset's target (met or not).
+
+examples:
+  selfattn report runs/pos runs/sentiment
+  selfattn report runs/* --out results.md --keep docs/results/runs
 """
 
 
@@ -333,8 +364,8 @@ def add_subparsers(subparsers) -> None:
     subparsers._parser_class = _IntermixedParser  # argparse offers no other hook per sub-command
     try:
         train = subparsers.add_parser(
-            "train", help="train a model on a task (a preset), write a run directory", description=__doc__,
-            formatter_class=argparse.RawDescriptionHelpFormatter, add_help=False)
+            "train", help="train a model on a task (a preset), write a run directory",
+            description=_TRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter, add_help=False)
         ev = subparsers.add_parser(
             "eval", help="test metrics of a run's best weights, from what the run saved",
             formatter_class=argparse.RawDescriptionHelpFormatter, description=_EVAL_HELP)
@@ -378,7 +409,9 @@ def add_subparsers(subparsers) -> None:
                          "bounded by S; overrides the run's run.chunk_seconds, default 30); 0 or none: "
                          "each recording whole")
     pr.set_defaults(func=_predict)
-    rep = subparsers.add_parser("report", help="a Markdown table of runs against their presets' targets")
+    rep = subparsers.add_parser("report", help="a Markdown table of runs against their presets' targets",
+                                description=_REPORT_HELP,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     rep.add_argument("runs", nargs="+", metavar="RUN", help="run directories")
     rep.add_argument("--out", help="write the table here instead of standard output")
     rep.add_argument("--keep", metavar="DIR",
