@@ -135,3 +135,46 @@ def test_swapping_attention_variants(tmp_path):
         assert r["last_loss"] < r["first_loss"] and r["step_ms"] > 0 and 0 <= r["accuracy"] <= 1
     # full attention already beats what any per-vector model can reach
     assert rows["full"]["accuracy"] > out["per_vector_ceiling"]
+
+
+NOTEBOOKS = EXAMPLES / "notebooks"
+
+
+def test_every_notebook_is_tested_and_kept_without_outputs():
+    nbformat = pytest.importorskip("nbformat")
+    assert {p.name for p in NOTEBOOKS.glob("*.ipynb")} == {"quickstart.ipynb"}
+    for path in NOTEBOOKS.glob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert code and all(not c.outputs and c.execution_count is None for c in code), path.name
+
+
+def test_quickstart_notebook_trains_predicts_and_draws(tmp_path, monkeypatch):
+    """Executed cell by cell in a fresh kernel, as Jupyter runs it (nbclient, one thread)."""
+    import base64
+
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.setenv(name, "1")
+    nb = nbformat.read(NOTEBOOKS / "quickstart.ipynb", as_version=4)
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    printed = ["".join(o.get("text", "") for o in c.outputs if o.output_type == "stream" and o.name == "stdout")
+               for c in code]
+    summary = json.loads(printed[-1].strip().splitlines()[-1])
+    assert summary["test_acc"] >= 0.9
+    assert [t for _, t in summary["tagged"]] == ["DT", "NN", "VBZ", "DT", "NN", "."]
+    assert [w for w, _ in summary["tagged"]] == ["Every", "bird", "sees", "the", "cat", "."]
+    assert summary["tokens"] == ["A", "dog", "finds", "every", "house", "."]
+    assert (summary["layers"], summary["heads"], summary["rows_sum_to_one"]) == (1, [2], True)
+    # the scores: a probability per token, the chosen tag first of its top 2
+    rows = [line.split() for line in printed[2].splitlines()[:6]]
+    assert [r[1] for r in rows] == ["DT", "NN", "VBZ", "DT", "NN", "."]
+    assert all(0.25 < float(r[2]) <= 1 for r in rows)
+    # the attention map is shown in the notebook, as a PNG
+    [figure] = [o for o in code[-1].outputs if "image/png" in o.get("data", {})]
+    assert base64.b64decode(figure["data"]["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"
