@@ -94,6 +94,42 @@ def test_graph_edges_drawn_are_the_model_weights_on_those_edges(karate_run, tmp_
     assert (tmp_path / "graph.png").exists() and (tmp_path / "graph.html").exists()
 
 
+def test_graph_nodes_are_ringed_in_the_class_the_model_predicts(karate_run, tmp_path):
+    from matplotlib.colors import to_rgba
+
+    from selfattn.data import collate
+    from selfattn.viz.attention import run_figure
+    from selfattn.viz.graph import CLASS_COLOURS, PREDICTED_LABEL
+    from selfattn.viz.runs import read_run
+
+    ra = run_attention(karate_run)
+    fig, info, _ = run_figure(ra)
+    nodes = info["nodes"]
+    # the twin: the model's own outputs on the whole graph, argmax per node
+    _, task, _, state, model = read_run(karate_run)
+    batch = collate([ra.example], "padded", "none")
+    with torch.no_grad():
+        argmax = model(batch.x, batch.mask, edge_index=batch.edge_index, grids=batch.grids)[0].argmax(-1)
+    names = task.class_names(state)
+    assert info["predicted_drawn"] == {v: names[int(argmax[v])] for v in nodes}
+    expected = np.array([to_rgba(CLASS_COLOURS[int(argmax[v]) % len(CLASS_COLOURS)]) for v in nodes])
+    for ax in panel_axes(fig):
+        ring = _collection(ax, PREDICTED_LABEL)
+        np.testing.assert_allclose(ring.get_edgecolors(), expected)
+        np.testing.assert_allclose(ring.get_offsets(), _collection(ax, NODE_LABEL).get_offsets())
+        assert len(ring.get_facecolors()) == 0 or not ring.get_facecolors()[:, 3].any()  # rings, not discs
+    [legend] = fig.legends
+    assert "outer ring: predicted class" in legend.get_title().get_text()
+    assert [t.get_text() for t in legend.get_texts()] == list(names)
+    # a figure without predictions has no rings, and says nothing about them
+    plain = graph_attention_figure(ra.weights, ra.example.edge_index, spring_positions(ra.example.edge_index, nodes),
+                                   nodes)
+    assert not [c for ax in panel_axes(plain) for c in ax.collections if c.get_label() == PREDICTED_LABEL]
+    with pytest.raises(ValueError, match=r"predicted: expected \d+ entries \(one per drawn node\), got 1"):
+        graph_attention_figure(ra.weights, ra.example.edge_index, spring_positions(ra.example.edge_index, nodes),
+                               nodes, predicted=[0])
+
+
 def test_molecule_atoms_on_rdkit_coordinates_numbered_under_its_smiles(molecule_run, tmp_path):
     ra = run_attention(molecule_run, example=2)
     info = draw_run_attention(ra, tmp_path / "mol.png")

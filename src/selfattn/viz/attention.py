@@ -237,8 +237,15 @@ def _draw_graph(ra: RunAttention, title: str, node: int | None, max_nodes: int, 
     classes = None
     if ex.y is not None and ex.y.dim() == 1 and len(ex.y) == n:
         classes = [int(ex.y[v]) if int(ex.y[v]) >= 0 else -1 for v in nodes]
+    names = ra.task.class_names(ra.state)
+    predicted = None
+    guessed = ra.described.predicted
+    if names and isinstance(guessed, list) and len(guessed) == n:  # a class per node (graph nodes)
+        predicted = [names.index(guessed[v]) for v in nodes]
+        info["predicted_drawn"] = {int(v): guessed[v] for v in nodes}
     fig = graph_attention_figure(weights, ex.edge_index, positions, nodes, labels=labels, classes=classes,
-                                 class_names=ra.task.class_names(ra.state) if classes else None, title=title)
+                                 class_names=names if classes or predicted else None, predicted=predicted,
+                                 title=title)
     info["nodes"] = nodes
     return fig, ([0] if ra.offset else []) + [v + ra.offset for v in nodes]
 

@@ -33,7 +33,8 @@ Draw a trained run's attention on one input: every layer and every head.
 The picture follows the task: heat maps for sentences and other sequences (a row per
 token that looks, a column per token looked at, the predicted label beside each row), the
 weights on the bonds of a molecule (atoms numbered C1, O2, ...), on the edges around one
-node of a graph, or one pixel's attention laid over an image. Each heat map has its own
+node of a graph (each node outlined in its true class, ringed in the predicted one), or
+one pixel's attention laid over an image. Each heat map has its own
 colour bar. --html also writes a viewer that opens from disk in any browser: pick a layer
 and a head, see all heads at once, or click a token to see where it looks.
 

@@ -31,12 +31,13 @@ from matplotlib.lines import Line2D
 from .maps import PANEL_LABEL, TICK_FONT, check_weights, wrap_title
 from .plain_text import PLAIN, plain_legend
 
-__all__ = ["EDGE_LABEL", "NODE_LABEL", "graph_attention_figure", "molecule_positions", "neighbourhood",
-           "spring_positions"]
+__all__ = ["CLASS_COLOURS", "EDGE_LABEL", "NODE_LABEL", "PREDICTED_LABEL", "graph_attention_figure",
+           "molecule_positions", "neighbourhood", "spring_positions"]
 
-EDGE_LABEL = "attention-edges"   # the LineCollection of each panel: array = drawn weights
-NODE_LABEL = "attention-nodes"   # the node scatter of each panel: array = self weights
-_CLASS_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+EDGE_LABEL = "attention-edges"        # the LineCollection of each panel: array = drawn weights
+NODE_LABEL = "attention-nodes"        # the node scatter of each panel: array = self weights
+PREDICTED_LABEL = "predicted-class"   # the ring scatter of each panel: edge colour = predicted class
+CLASS_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 
 
 def neighbourhood(edge_index: torch.Tensor, num_nodes: int, centre: int, max_nodes: int = 25,
@@ -109,15 +110,20 @@ def _sub_edges(edge_index: torch.Tensor, nodes: Sequence[int]) -> list[tuple[int
 def graph_attention_figure(weights: Sequence[torch.Tensor], edge_index: torch.Tensor,
                            positions: np.ndarray, nodes: Sequence[int] | None = None, *,
                            labels: Sequence[str] | None = None, classes: Sequence[int] | None = None,
-                           class_names: Sequence[str] | None = None, title: str = "",
+                           class_names: Sequence[str] | None = None,
+                           predicted: Sequence[int] | None = None, title: str = "",
                            path: str | Path | None = None, dpi: int = 120) -> Figure:
     """Weights on the edges of the subgraph on ``nodes`` (default: all), ``positions``
     ``(len(nodes), 2)``; one panel per (layer, head) -> Figure (PNG at ``path``).
 
     ``labels``: a text per drawn node (shown up to 40 nodes); ``classes``: a class index
-    per drawn node (``-1`` or negative: unknown) for the node outlines. Each panel holds
-    a ``LineCollection`` labelled ``EDGE_LABEL`` (array: the weights drawn, one per half
-    segment) and a node scatter labelled ``NODE_LABEL`` (array: the self weights).
+    per drawn node (``-1`` or negative: unknown) for the node outlines; ``predicted``: the
+    model's class index per drawn node, drawn as a ring around the node in that class's
+    colour (ring and outline differ where the model is wrong). Each panel holds a
+    ``LineCollection`` labelled ``EDGE_LABEL`` (array: the weights drawn, one per half
+    segment), a node scatter labelled ``NODE_LABEL`` (array: the self weights) and, with
+    ``predicted``, a ring scatter labelled ``PREDICTED_LABEL`` (edge colours:
+    ``CLASS_COLOURS[predicted % 8]``, one per drawn node).
     """
     weights = check_weights(weights)
     n = weights[0].shape[-1]
@@ -128,7 +134,7 @@ def graph_attention_figure(weights: Sequence[torch.Tensor], edge_index: torch.Te
     if positions.shape != (len(nodes), 2):
         raise ValueError(f"positions: expected shape ({len(nodes)}, 2) (one point per drawn node), "
                          f"got {positions.shape}")
-    for name, seq in (("labels", labels), ("classes", classes)):
+    for name, seq in (("labels", labels), ("classes", classes), ("predicted", predicted)):
         if seq is not None and len(seq) != len(nodes):
             raise ValueError(f"{name}: expected {len(nodes)} entries (one per drawn node), got {len(seq)}")
     index = {v: i for i, v in enumerate(nodes)}
@@ -159,7 +165,7 @@ def graph_attention_figure(weights: Sequence[torch.Tensor], edge_index: torch.Te
     fig.subplots_adjust(left=0.2 / width, right=1 - 1.1 / width, top=1 - head_in / height,
                         bottom=0.55 / height, hspace=0.35 / panel_h, wspace=0.1)
     grid = fig.subplots(layers, heads, squeeze=False)
-    outline = ["#999999" if classes is None or classes[i] < 0 else _CLASS_COLOURS[classes[i] % 8]
+    outline = ["#999999" if classes is None or classes[i] < 0 else CLASS_COLOURS[classes[i] % 8]
                for i in range(len(nodes))]
     lengths = np.linalg.norm(segments[:, 1] - segments[:, 0], axis=1) * 2 if edges else span[:1]
     points_per_unit = 72 * min(panel_w / span[0], panel_h / span[1]) / 1.2
@@ -176,6 +182,10 @@ def graph_attention_figure(weights: Sequence[torch.Tensor], edge_index: torch.Te
         ax.add_collection(lines)
         ax.scatter(positions[:, 0], positions[:, 1], c=self_w, cmap="viridis", norm=norm, s=size,
                    edgecolors=outline, linewidths=1.6, zorder=2, label=NODE_LABEL)
+        if predicted is not None:  # a ring just outside the true-class outline
+            ax.scatter(positions[:, 0], positions[:, 1], s=(diameter + 6.0) ** 2, facecolors="none",
+                       edgecolors=[CLASS_COLOURS[int(c) % len(CLASS_COLOURS)] for c in predicted],
+                       linewidths=2.4, zorder=1.5, label=PREDICTED_LABEL)
         if named:
             for (x, y), text in zip(positions, labels, strict=True):
                 ax.text(x, y, str(text), fontsize=font, ha="center", va="center", color="white", zorder=3,
@@ -191,12 +201,13 @@ def graph_attention_figure(weights: Sequence[torch.Tensor], edge_index: torch.Te
     bar = fig.colorbar(grid[0, 0].collections[0], ax=grid.ravel().tolist(), fraction=0.025, pad=0.02)
     bar.set_label("attention weight (edge half at the query node; node: itself)", fontsize=9)
     bar.ax.tick_params(labelsize=TICK_FONT)
-    if classes is not None and class_names is not None:
-        handles = [Line2D([], [], ls="", marker="o", mfc="white", mec=_CLASS_COLOURS[c % len(_CLASS_COLOURS)],
+    if (classes is not None or predicted is not None) and class_names is not None:
+        handles = [Line2D([], [], ls="", marker="o", mfc="white", mec=CLASS_COLOURS[c % len(CLASS_COLOURS)],
                           mew=1.6, label=str(name)) for c, name in enumerate(class_names)]
+        says = [*(["outline: true class (grey: unknown)"] if classes is not None else []),
+                *(["outer ring: predicted class"] if predicted is not None else [])]
         plain_legend(fig.legend(handles=handles, loc="lower left", fontsize=TICK_FONT, frameon=False,
-                                ncols=len(handles) + 1, title="outline: true class (grey: unknown)",
-                                title_fontsize=TICK_FONT))
+                                ncols=len(handles) + 1, title="; ".join(says), title_fontsize=TICK_FONT))
     if title:
         fig.suptitle(title, fontsize=10, y=1 - 0.08 / height, va="top", **PLAIN)
     if path is not None:
