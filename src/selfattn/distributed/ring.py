@@ -50,14 +50,19 @@ Piece = tuple[int, int, int]  # (local start, global start, global stop)
 
 
 def chunk_rows(b: int, h: int, d: int, dv: int) -> int:
-    """Default chunk: about 2^16 elements per ``(B, H, rows, D)`` buffer, at least 256 rows
-    (smaller chunks make the per-call overhead of the flash op show)."""
-    return max(256, (1 << 16) // max(1, b * h * max(d, dv)))
+    """Default chunk: about 2^15 elements per ``(B, H, rows, D)`` buffer, at least 128 rows.
+    Measured (one rank, L = 8192, H = 1, D = 64, float32, forward + backward): 512 rows ran
+    at 0.98x the time of F.sdpa on the whole sequence, 256 rows at 1.09x (the per-call
+    overhead shows), 1024 at 0.94x (once, on the shared machine); a rank holds about 17
+    chunk-sized buffers at its peak."""
+    return max(128, (1 << 15) // max(1, b * h * max(d, dv)))
 
 
 def sub_shards(layout: Layout, rank: int, rows: int) -> list[list[Piece]]:
-    """Chunk ``j`` of ``rank``'s shard: the ``j``-th ``rows``-long piece of each of its runs."""
+    """Chunk ``j`` of ``rank``'s shard: the ``j``-th piece of each of its runs, ``rows``
+    positions in all (a zigzag shard's two runs give ``rows / 2`` each)."""
     runs = layout.local_runs(rank)
+    rows = max(1, rows // max(1, max(len(r) for r in layout.runs)))
     count = max((-(-(e - s) // rows) for _, s, e in runs), default=0)
     out = []
     for j in range(count):
