@@ -8,7 +8,9 @@ DDP does. Loss, every parameter's gradient, and the parameters after three AdamW
 within 1e-10; evaluation loss and metrics within 1e-6 (torchmetrics keeps float32 states). Cases: diarization-like (multilabel, window
 pattern, sinusoidal positions), phoneme-like (class labels with ignored -100 frames, full
 attention, RoPE), learned positions, the per-vector MLP. The config errors for what cannot
-be sharded are checked without processes.
+be sharded are checked without processes. Data x sequence parallel: a forked world of 4 in
+groups of 2 (``trainer.devices=4, sequence_parallel=2``), each group on its own batch, equals
+one process on the mean of the two batches' losses, three AdamW steps.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from selfattn.functional import attention
 from selfattn.nn.model import build_model
 from selfattn.train.config import ConfigError, resolve_config
 from selfattn.train.module import TaskModule
-from selfattn.train.sequence_parallel import SequenceParallelModule
+from selfattn.train.sequence_parallel import SequenceParallelModule, sequence_group
 
 TOL = 1e-10
 EVAL_TOL = 1e-6
@@ -134,6 +136,49 @@ def _training_cases(rank: int, world: int) -> None:
 
 def test_sequence_parallel_training_equals_one_process():
     run_spawned(_training_cases, 2, timeout=150.0)
+
+
+def _data_and_sequence_parallel(rank: int, world: int) -> None:
+    """``trainer.devices=4, sequence_parallel=2``: two groups of two ranks, each group on its
+    own batch (as ``SequenceParallelDataModule.data_shards`` deals them); DDP's mean of the
+    four ranks' gradients must be the mean of the two batches' single-process gradients."""
+    size = 2
+    group = sequence_group(size)
+    mine = rank // size
+    for label in ("diarization-like", "phonemes-like"):
+        case = CASES[label]
+        model, spec, batch_a = _setup(case, [9 * size - 1, 3, 7])
+        _, _, batch_b = _setup(case, [4, 2 * size + 5], seed=0)
+        batches = (batch_a, batch_b)
+        optim = {"label_smoothing": 0.1 if case["target"] == "class" else 0.0}
+        ref = TaskModule(copy.deepcopy(model), spec, optim)
+        sp = SequenceParallelModule(copy.deepcopy(model), spec, optim, size=size)
+        sp.group = group
+        opt_ref = torch.optim.AdamW(ref.parameters(), lr=1e-2)
+        opt_sp = torch.optim.AdamW(sp.parameters(), lr=1e-2)
+        for step in range(3):
+            opt_ref.zero_grad()
+            opt_sp.zero_grad()
+            want = sum(_reference_loss(ref(b), b, case, optim) for b in batches) / len(batches)
+            want.backward()
+            loss, logged, _, _ = sp.sharded_step(batches[mine])
+            loss.backward()
+            for p in sp.parameters():  # DDP: the mean over all four ranks
+                if p.grad is not None:
+                    dist.all_reduce(p.grad)
+                    p.grad /= world
+            one = _reference_loss(ref(batches[mine]), batches[mine], case, optim)
+            _close(f"dp x sp {label} step {step} group {mine} loss", logged, one.detach())
+            for (name, _), g_sp, g_ref in zip(ref.named_parameters(), _grads(sp), _grads(ref), strict=True):
+                _close(f"dp x sp {label} step {step} grad {name}", g_sp, g_ref)
+            opt_ref.step()
+            opt_sp.step()
+        for (name, p_ref), p_sp in zip(ref.named_parameters(), sp.parameters(), strict=True):
+            _close(f"dp x sp {label} parameter {name} after 3 steps", p_sp.detach(), p_ref.detach())
+
+
+def test_data_parallel_times_sequence_parallel_equals_one_process():
+    run_spawned(_data_and_sequence_parallel, 4, timeout=120.0)
 
 
 def _refusals(rank: int, world: int) -> None:
