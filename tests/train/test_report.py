@@ -20,7 +20,7 @@ def _run(folder, preset, results, **model):
 
 def test_table_marks_met_and_missed_targets_and_rebuilds_commands(tmp_path):
     good = _run(tmp_path / "a", "polblogs", {"test_acc": 0.951})
-    bad = _run(tmp_path / "b", "freesolv", {"test_rmse": 1.9, "command": "selfattn train freesolv run.dir=/tmp/r x=1 --quiet"})
+    bad = _run(tmp_path / "b", "freesolv", {"test_rmse": 1.9, "command": "selfattn train freesolv -q run.dir=/tmp/r x=1 --verbose"})
     base = _run(tmp_path / "c", "pos", {"test_acc": 0.90}, kind="mlp", pattern="none")
     table = markdown(collect([good, bad, base])).splitlines()
     assert "| a | `selfattn train polblogs` | 3 | 1.5 min | node accuracy 95.10% | ≥ 94.0% | yes |" in table

@@ -116,8 +116,9 @@ def markdown(rows: list[dict]) -> str:
 
 
 def _shown(command: str) -> str:
-    """The command without where its run went or how it printed (``run.dir=``, ``--quiet``)."""
-    return " ".join(t for t in command.split() if not t.startswith("run.dir=") and t != "--quiet")
+    """The command without where its run went or how it printed (``run.dir=``, ``-q``, ``-v``)."""
+    return " ".join(t for t in command.split() if not t.startswith("run.dir=")
+                    and t not in ("-q", "--quiet", "-v", "--verbose"))
 
 
 def _command_from(row: dict) -> str:
