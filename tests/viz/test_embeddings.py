@@ -56,7 +56,7 @@ def test_bad_groups_and_vectors_are_named():
         project(np.ones((4, 3)), "umap")
 
 
-def test_learned_table_rows_from_a_run(pos_run, tmp_path, capsys):
+def test_learned_table_rows_from_a_run(pos_run, tmp_path, capsys, image_run):
     words = ["dog", "cat", "book", "zebra", "sees", "likes", "opens"]
     found, vectors, what = run_vectors(pos_run, words)
     assert found == ["dog", "cat", "book", "sees", "likes", "opens"]  # "zebra" was never seen
@@ -75,7 +75,7 @@ def test_learned_table_rows_from_a_run(pos_run, tmp_path, capsys):
     assert stats["gap"] == pytest.approx(stats["within"] - stats["between"])
     assert out.read_bytes()[:4] == b"\x89PNG" and json.loads(capsys.readouterr().out)["method"] == "pca"
     with pytest.raises(ValueError, match=r"RUN: .* has no word vocabulary"):
-        run_vectors(pos_run.parent / "digits", words)
+        run_vectors(image_run, words)
 
 
 @pytest.mark.skipif(not is_cached("glove-6b-50d"), reason="GloVe 6B not cached (selfattn data get glove-6b-50d)")
