@@ -70,8 +70,10 @@ def test_language_model_fusion_is_tuned_on_validation_and_scored_on_both_tests(c
                       "trainer.max_epochs=2", "trainer.patience=10", "trainer.max_time_s=null",
                       "trainer.max_tokens=600", "model.window=4", "run.beam_size=3", "model.lm_order=3")
     results = train(cfg, log=lambda _: None)
+    from selfattn.train.tasks.asr_scoring import FUSION_BONUSES, FUSION_WEIGHTS
+
     grid = results["lm_grid"]
-    assert len(grid) == 1 + 4 * 3 and grid[0] == {"lm_weight": 0.0, "length_bonus": 0.0,
+    assert len(grid) == 1 + len(FUSION_WEIGHTS) * len(FUSION_BONUSES) and grid[0] == {"lm_weight": 0.0, "length_bonus": 0.0,
                                                   "error": results["lm_val_error_plain"]}
     chosen = min(grid, key=lambda row: row["error"])
     assert (results["lm_weight"], results["length_bonus"]) == (chosen["lm_weight"], chosen["length_bonus"])

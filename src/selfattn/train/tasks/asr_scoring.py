@@ -25,8 +25,8 @@ from ...data import SetDataset, collate
 __all__ = ["FUSION_BONUSES", "FUSION_WEIGHTS", "ctc_posteriors", "error_rates", "score_transcripts",
            "tune_fusion"]
 
-FUSION_WEIGHTS = (0.25, 0.5, 0.75, 1.0)  # LM weights tried on the validation split (0: the plain beam)
-FUSION_BONUSES = (0.0, 1.0, 2.0)  # length bonuses (per symbol) tried with each
+FUSION_WEIGHTS = (0.5, 0.75, 1.0)  # LM weights tried on the validation split (0: the plain beam)
+FUSION_BONUSES = (1.0, 2.0, 3.0)  # length bonuses (per symbol) tried with each
 
 
 def error_rates(hypotheses: list[str], references: list[str], units: str) -> dict[str, float]:
