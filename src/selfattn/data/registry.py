@@ -229,3 +229,18 @@ register(DatasetEntry(
     licence="generated with espeak-ng (GPL-3.0 program; output is yours); OANC sentences for personal use",
     source=("generated", "espeak-ng"), generate=_generate_asr,
 ))
+
+
+def _generate_asr_all(folder: Path) -> None:
+    from .asr import generate_full_corpus
+
+    generate_full_corpus(folder)
+
+
+register(DatasetEntry(
+    name="espeak-asr-all", task="speech recognition (sequence labels): espeak-asr, every training sentence",
+    size="4,659 utterances: all 4,209 speakable OANC training sentences (the first 3,450 files are "
+         "espeak-asr's, 1,209 more after them); same held-out sentences and voices; generated (seed 0)",
+    licence="generated with espeak-ng (GPL-3.0 program; output is yours); OANC sentences for personal use",
+    source=("generated", "espeak-ng"), generate=_generate_asr_all,
+))
