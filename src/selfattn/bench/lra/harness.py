@@ -35,7 +35,6 @@ __all__ = ["PAPER", "SCALES", "SMALL", "TASKS", "TINY", "LRAScale", "RunResult",
            "describe_tasks", "make_datasets", "run_lra", "run_task", "scale_by_name"]
 
 TASKS = ("listops", "text", "image", "pathfinder")
-NUM_CLASSES = {"listops": 10, "text": 2, "image": 10, "pathfinder": 2}
 
 
 @dataclass(frozen=True)
