@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .ctc import BLANK, CTCModel, as_symbol_string, build_ctc_model, ctc_model_options, greedy_decode
+from .ctc import BLANK, CTCModel, as_symbol_string, build_ctc_model, ctc_model_options
 from .seq2seq import DecoderLayer, _project
 
 __all__ = ["DECODERS", "AsrOutput", "AttentionASR", "CTCPrefixScorer", "beam_search", "build_asr_model",
@@ -221,7 +221,7 @@ class AttentionASR(CTCModel):
             raise ValueError(f"decoder: expected 'attention' or 'joint', got {decoder!r}")
         if not 0 <= ctc_weight < 1 or (decoder == "joint" and ctc_weight == 0):
             raise ValueError(f"ctc_weight: expected 0 < w < 1 for a joint decoder, got {ctc_weight}")
-        self.decoder_kind, self.sos = decoder, symbols + 1
+        self.sos = symbols + 1
         self.eos = self.sos
         self.ctc_weight = float(ctc_weight) if decoder == "joint" else 0.0
         self.length_penalty = float(length_penalty)
@@ -340,9 +340,6 @@ class AttentionASR(CTCModel):
         hyps = self.greedy(out)
         refs = [targets[b, : int(n)].tolist() for b, n in enumerate(batch.y_mask.sum(1).tolist())]
         return loss, [as_symbol_string(h) for h in hyps], [as_symbol_string(r) for r in refs]
-
-    def ctc_greedy(self, out: AsrOutput) -> list[list[int]]:
-        return greedy_decode(out.log_probs, self.output_lengths(out.memory_mask))
 
 
 def build_asr_model(cfg: dict[str, Any], spec: dict[str, Any]) -> CTCModel:
