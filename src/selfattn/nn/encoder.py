@@ -129,12 +129,20 @@ class Encoder(nn.Module):
             values, offsets = pack(x, mask=attn["key_mask"])
             out, _ = pad(self(values, offsets=offsets), offsets, max_len=x.shape[1])
             return out
-        weights = []
-        for layer in self.layers:
-            if return_weights:
-                x, w = layer(x, return_weights=True, **attn)
-                weights.append(w)
-            else:
-                x = layer(x, **attn)
+        x, weights = run_layers(self.layers, x, return_weights, **attn)
         x = self.norm(x)
         return (x, weights) if return_weights else x
+
+
+def run_layers(layers: nn.ModuleList, x: torch.Tensor, return_weights: bool = False,
+               **attn: Any) -> tuple[torch.Tensor, list]:
+    """Every layer in turn on ``x`` with the same attention arguments; also each layer's
+    attention weights when ``return_weights`` (else an empty list)."""
+    weights = []
+    for layer in layers:
+        if return_weights:
+            x, w = layer(x, return_weights=True, **attn)
+            weights.append(w)
+        else:
+            x = layer(x, **attn)
+    return x, weights

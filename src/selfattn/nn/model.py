@@ -28,7 +28,7 @@ from torch import nn
 from .attention import MultiHeadAttention
 from .baselines import BASELINES, build_baseline
 from .char_encoder import CharWordEncoder
-from .encoder import EncoderLayer
+from .encoder import EncoderLayer, run_layers
 from .heads import SetHead, VectorHead
 from .variants import needs_max_len
 
@@ -304,13 +304,7 @@ class AttentionEncoder(nn.Module):
             kw["mask"] = attn_mask
         if pattern is not None:
             kw["pattern"] = pattern
-        weights = []
-        for layer in self.layers:
-            if return_weights:
-                h, w = layer(h, return_weights=True, **kw)
-                weights.append(w)
-            else:
-                h = layer(h, **kw)
+        h, weights = run_layers(self.layers, h, return_weights, **kw)
         h = self.norm(h)
         if flatten:
             h = h.reshape(b, length, h.shape[2])

@@ -30,7 +30,7 @@ from torch import nn
 
 from ..varlen import check_offsets, lengths_to_offsets
 from ..varlen import positions as packed_positions
-from .encoder import EncoderLayer
+from .encoder import EncoderLayer, run_layers
 from .pretrained_families import FAMILIES, convert, spec_of
 
 __all__ = ["PretrainedEncoder", "load_pretrained"]
@@ -139,13 +139,7 @@ class PretrainedEncoder(nn.Module):
     def _forward_padded(self, ids, mask, positions, token_type_ids, return_weights):
         h = self.embed(ids, positions, token_type_ids)
         kw = {} if mask is None else {"key_mask": mask}
-        weights = []
-        for layer in self.layers:
-            if return_weights:
-                h, w = layer(h, return_weights=True, **kw)
-                weights.append(w)
-            else:
-                h = layer(h, **kw)
+        h, weights = run_layers(self.layers, h, return_weights, **kw)
         return (h, weights) if return_weights else h
 
     def encode_texts(self, texts: list[str], max_len: int | None = None) -> list[torch.Tensor]:
