@@ -34,7 +34,7 @@ import torch
 from .audio import SAMPLE_RATE, frames, read_wav, resample
 from .fbank import log_mel_fbank
 
-__all__ = ["DEV_VOICES", "MANIFEST_COLUMNS", "SPLITS", "TEST_VOICES", "TRAIN_VOICES", "AsrCorpus",
+__all__ = ["CORPORA", "DEV_VOICES", "MANIFEST_COLUMNS", "SPLITS", "TEST_VOICES", "TRAIN_VOICES", "AsrCorpus",
            "AsrUtterance", "generate_asr_corpus", "load_asr_corpus", "normalize_transcript",
            "read_manifest", "speech_sentences"]
 
@@ -47,6 +47,7 @@ TRAIN_VOICES = tuple(f"en-us+{v}" for v in (
     "linda", "paul", "steph", "zac", "Alex", "quincy"))
 DEV_VOICES = ("en-us+rob", "en-us+Gene")
 DEFAULT_TRAIN = 3000  # training sentences of the registry corpus (3.1 h of speech)
+CORPORA = ("espeak-asr", "espeak-asr-all")  # the generated corpora: 3,000 / all 4,209 training sentences
 TEST_VOICES = ("en-us+m7", "en-us+f5", "en-us+Mike", "en-us+robert")
 
 _WORD = re.compile(r"^(?:[A-Za-z]+|[a-z]*'[a-z]+|n't)$")
@@ -239,14 +240,18 @@ def utterance_features(path: Path, num_mel_bins: int = 80) -> tuple[torch.Tensor
     return log_mel_fbank(frames(samples), num_mel_bins), int(samples.shape[0])
 
 
-def load_asr_corpus(path: str | Path | None = None, num_mel_bins: int = 80) -> AsrCorpus:
-    """A manifest folder (default: the generated ``espeak-asr`` corpus, made on first use)
-    with the features of every utterance. Features of a folder in the selfattn cache are
-    kept next to it (``features-<bins>.pt``); a bad WAV raises naming the manifest line."""
+def load_asr_corpus(path: str | Path | None = None, num_mel_bins: int = 80, corpus: str = "espeak-asr"
+                    ) -> AsrCorpus:
+    """A manifest folder (default: the generated ``corpus``, ``espeak-asr`` or
+    ``espeak-asr-all``, made on first use) with the features of every utterance. Features of
+    a folder in the selfattn cache are kept next to it (``features-<bins>.pt``); a bad WAV
+    raises naming the manifest line."""
     from .cache import cache_dir
     from .registry import fetch
 
-    folder = Path(path) if path is not None else fetch("espeak-asr")
+    if corpus not in CORPORA:
+        raise ValueError(f"corpus: expected one of {list(CORPORA)}, got {corpus!r}")
+    folder = Path(path) if path is not None else fetch(corpus)
     utterances = read_manifest(folder)
     cached = folder / f"features-{num_mel_bins}.pt" if folder.is_dir() else None
     in_cache = cached is not None and cache_dir() in cached.resolve().parents
@@ -282,4 +287,11 @@ def default_sentences() -> list[str]:
 def generate_default_corpus(folder: Path) -> None:
     """The registry's ``espeak-asr``: OANC sentences, the default voices, seed 0."""
     generate_asr_corpus(folder, default_sentences(), train=DEFAULT_TRAIN, seed=0)
+
+
+def generate_full_corpus(folder: Path) -> None:
+    """The registry's ``espeak-asr-all``: ``espeak-asr`` (its first 3,450 files and manifest
+    lines, byte for byte), then every other training sentence of the OANC sample
+    (``train_before``)."""
+    generate_asr_corpus(folder, default_sentences(), train=None, train_before=DEFAULT_TRAIN, seed=0)
 

@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 import torch
 
 from ...data import SetDataset, VectorSet, wav_features
-from ...data.asr import AsrCorpus, load_asr_corpus, normalize_transcript
+from ...data.asr import CORPORA, AsrCorpus, load_asr_corpus, normalize_transcript
 from ...data.espeak import SILENCE, frame_labels
 from ..errors import ConfigError
 from .base import Task, TaskData, feature_stats, limit
@@ -55,7 +55,8 @@ def corpus_splits(corpus: AsrCorpus, d: dict) -> dict[str, list[int]]:
         parts["train"] = parts["train"][: int(d["train_utterances"])]
     for name in ("train", "validation", "test"):
         if not parts[name]:
-            raise ValueError(f"data: the {name} split of {d['path'] or 'espeak-asr'} is empty")
+            source = d["path"] or d.get("corpus", "espeak-asr")
+            raise ValueError(f"data: the {name} split of {source} is empty")
     return parts
 
 
@@ -182,8 +183,9 @@ class AsrTask(Task):
     layout_labels = "sequence"
     model_kinds = ("transformer", "lstm")  # lstm: a BiLSTM encoder (speech-truncation's baseline)
     data_defaults: ClassVar[dict[str, Any]] = {
-        "path": None, "units": "characters", "num_mel_bins": 80, "train_utterances": None,
-        "fractions": [0.8, 0.1, 0.1], "split_seed": 0, "limit": None, "test_limit": None}
+        "path": None, "corpus": "espeak-asr", "units": "characters", "num_mel_bins": 80,
+        "train_utterances": None, "fractions": [0.8, 0.1, 0.1], "split_seed": 0, "limit": None,
+        "test_limit": None}  # corpus: the generated one read when path is null (data.asr.CORPORA)
     # decoder: ctc (a CTC head), attention (a decoder with cross-attention), joint (both,
     # ctc_weight * CTC in the loss and in beam search); length_penalty: beams' length normalisation
     # lm_order > 0 (decoder=ctc): a character n-gram of the training transcripts fused into the
@@ -197,6 +199,8 @@ class AsrTask(Task):
         _check_common(d)
         if d["units"] not in _UNITS:
             raise ConfigError(f"data.units: expected one of {list(_UNITS)}, got {d['units']!r}")
+        if d["corpus"] not in CORPORA:
+            raise ConfigError(f"data.corpus: expected one of {list(CORPORA)}, got {d['corpus']!r}")
 
     def check_model(self, m: dict) -> None:
         from ...nn.asr_decoder import DECODERS
@@ -242,7 +246,7 @@ class AsrTask(Task):
 
     def build(self, cfg: dict) -> TaskData:
         d = cfg["data"]
-        corpus = load_asr_corpus(d["path"], int(d["num_mel_bins"]))
+        corpus = load_asr_corpus(d["path"], int(d["num_mel_bins"]), d["corpus"])
         parts = corpus_splits(corpus, d)
         units = d["units"]
         symbols = sorted({s for i in parts["train"] for s in self.symbols_of(corpus.utterances[i], units)})
