@@ -136,8 +136,13 @@ class TaskModule(pl.LightningModule):
                                label_smoothing=float(self.optim.get("label_smoothing", 0.0)))
         return loss, out.reshape(-1, out.shape[-1]), gold.reshape(-1)
 
+    def step_loss(self, batch) -> torch.Tensor:
+        """The training loss of one batch (forward and the task's loss; dropout as the mode
+        says), as ``training_step`` computes it; ``benchmarks/packed_training.py`` times it."""
+        return self._loss(self(batch), batch)[0]
+
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        loss, _, _ = self._loss(self(batch), batch)
+        loss = self.step_loss(batch)
         # the epoch mean is kept by MetricsRecorder, whose running sum survives a resume
         self.log("train_loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(batch))
         return loss
